@@ -1,0 +1,33 @@
+"""The template's routes: a page, a blocking route that shows off gevent, a health check."""
+
+import os
+import time
+
+from flask import Blueprint, abort, current_app, jsonify, render_template, request
+
+bp = Blueprint("main", __name__)
+
+
+@bp.get("/")
+def index():
+    """A page rendered from app/templates/, so template reload can be seen."""
+    return render_template("index.html", app_env=current_app.config["APP_ENV"])
+
+
+@bp.get("/testsleep")
+def testsleep():
+    """Block for ?seconds= (default 10). Under gevent, time.sleep yields: nothing else waits."""
+    try:
+        seconds = float(request.args.get("seconds", "10"))
+    except ValueError:
+        abort(400, "seconds must be a number")
+    if not 0 <= seconds <= 300:
+        abort(400, "seconds must be between 0 and 300")
+    time.sleep(seconds)
+    return jsonify(slept=seconds)
+
+
+@bp.get("/healthz")
+def healthz():
+    """For the container health check: answers as soon as the app can serve."""
+    return jsonify(status="ok", pid=os.getpid())

@@ -1,0 +1,108 @@
+"""Turn FLASK_APP into the WSGI callable a worker serves, or into an error page if it can't.
+
+Locating the app is Flask's own code (`flask.cli.prepare_import` and
+`locate_app`), so `module`, `module:app`, `module:create_app()` and
+`path/to/file.py` mean exactly what they mean to `flask run`.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import sys
+import traceback
+
+from devserver.log import say
+from devserver.settings import Settings
+
+
+def locate(flask_app: str):
+    """Import the user's module and find the Flask app in it, as `flask run` does."""
+    from flask.cli import prepare_import, locate_app
+
+    path, name = (re.split(r":(?![\\/])", flask_app, maxsplit=1) + [None])[:2]
+    return locate_app(prepare_import(path), name)
+
+
+def configure(app, settings: Settings) -> None:
+    """Apply the parsed flags over whatever the factory left in app.config."""
+    app.debug = settings.debug
+    app.config["TEMPLATES_AUTO_RELOAD"] = settings.templates_auto_reload
+    # Flask caches the Jinja environment at first use, and auto_reload with it.
+    if "jinja_env" in app.__dict__:
+        app.jinja_env.auto_reload = settings.templates_auto_reload
+
+
+def with_debugger(app, settings: Settings):
+    """Werkzeug's interactive debugger, only ever in debug (production + debug never starts)."""
+    if not settings.debug or settings.production:
+        return app
+    from werkzeug.debug import DebuggedApplication
+
+    # The PIN comes from WERKZEUG_DEBUG_PIN, set by the supervisor so it survives reloads;
+    # the supervisor logs it once, so no worker logs it again.
+    debugged = DebuggedApplication(app, evalex=True, pin_logging=False)
+    debugged.trusted_hosts.extend(settings.trusted_hosts)
+    return debugged
+
+
+def load(settings: Settings) -> tuple[object, bool]:
+    """The app ready to serve and True, or an app answering with the load error and False."""
+    try:
+        app = locate(settings.flask_app)
+        configure(app, settings)
+        return with_debugger(app, settings), True
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # the user's code may raise anything, SystemExit included
+        exc.__traceback__ = users_frames(exc.__traceback__)
+        say(f"error: could not load the app (FLASK_APP={settings.flask_app!r}):")
+        sys.stderr.write("".join(traceback.format_exception(exc)))
+        say("fix the code and save: the server reloads by itself.")
+        return error_app(exc, settings), False
+
+
+def users_frames(tb):
+    """Drop the loader's own frames (this module, Flask's cli.py) from the front of a traceback."""
+    import flask.cli
+
+    ours = (__file__, flask.cli.__file__)
+    while tb is not None and tb.tb_next is not None and tb.tb_frame.f_code.co_filename in ours:
+        tb = tb.tb_next
+    return tb
+
+
+def summary(exc: BaseException) -> str:
+    """The last line of the exception, what a person needs first (Flask folds tracebacks into it)."""
+    text = "".join(traceback.format_exception_only(exc)).strip()
+    return text.splitlines()[0] if exc.__class__.__name__ == "NoAppException" else text
+
+
+def error_app(exc: BaseException | str, settings: Settings):
+    """Answer every request with a 500 that shows the error, so the port is never dead.
+
+    With debug on, the error is raised inside Werkzeug's debugger (as Flask's own
+    reloader does), which shows the traceback; otherwise a page with just the error.
+    """
+    message = exc if isinstance(exc, str) else summary(exc)
+
+    def plain(environ, start_response):
+        body = (
+            "<!doctype html><title>App failed to load</title>"
+            "<h1>The app failed to load</h1>"
+            f"<pre>{html.escape(message)}</pre>"
+            "<p>Fix the code and save: the server reloads by itself.</p>"
+        ).encode()
+        start_response("500 Internal Server Error", [("Content-Type", "text/html; charset=utf-8"),
+                                                      ("Content-Length", str(len(body)))])
+        return [body]
+
+    if isinstance(exc, str) or not settings.debug or settings.production:
+        return plain
+
+    original = exc.__traceback__  # each raise would add a frame: start from this one every time
+
+    def reraise(environ, start_response):
+        raise exc.with_traceback(original)
+
+    return with_debugger(reraise, settings)

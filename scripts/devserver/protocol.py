@@ -1,0 +1,20 @@
+"""The words the supervisor and a worker exchange over their private socket pair.
+
+A worker's control socket closing means the worker is gone (or, seen from the
+worker, that the supervisor is): no polling, no orphans.
+"""
+
+# Environment variables that carry the inherited descriptors to a worker.
+LISTEN_FD_ENV = "DEVSERVER_LISTEN_FD"
+CONTROL_FD_ENV = "DEVSERVER_CONTROL_FD"
+# Set by the supervisor when a worker must only serve an error (nothing to import).
+ERROR_ENV = "DEVSERVER_ERROR"
+
+# worker -> supervisor
+LOADED_OK = "loaded ok"
+LOADED_ERROR = "loaded error"
+DRAINING = "draining"
+# supervisor -> worker
+SERVE = "serve"  # start accepting on the shared socket
+DRAIN = "drain"  # a successor is serving: stop accepting, relay late requests to it
+STOP = "stop"  # shutting down: stop accepting, finish in-flight requests, close the rest

@@ -1,0 +1,225 @@
+"""The supervisor: owns the port, watches files, and swaps workers so nothing is ever refused.
+
+It is not monkey-patched and never imports the user's app, so nothing the app
+does can take it down. One loop reads one queue of events:
+
+  change  -> start a new generation of workers (the current one keeps serving)
+  loaded  -> when the whole new generation has loaded: old ones "drain", new ones "serve"
+  gone    -> a retired worker finished; a serving one crashed (restart, with back-off)
+  signal  -> TERM/INT: drain everything and exit 0; HUP: reload now
+
+A reload overlaps: the old worker serves until the new one has imported the app.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+from queue import Empty, SimpleQueue
+
+from devserver import protocol
+from devserver.log import say
+from devserver.settings import Settings
+from devserver.watcher import Watcher
+from devserver.workers import Worker, describe_exit, reap, spawn
+
+TICK = 0.25  # seconds between housekeeping rounds (reaping, deadlines) when nothing happens
+DRAIN_ACK_TIMEOUT = 1.0  # how long an old worker may take to stop accepting
+CRASH_BACKOFF_MAX = 10.0
+STABLE_AFTER = 30.0  # a worker that lived this long resets the crash back-off
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, listener: socket.socket, worker_env: dict[str, str]):
+        self.settings = settings
+        self.listener = listener
+        self.worker_env = worker_env
+        self.events: SimpleQueue = SimpleQueue()
+        self.current: list[Worker] = []  # serving
+        self.pending: list[Worker] = []  # loading, to replace current
+        self.pending_since = 0.0
+        self.pending_cause = ""
+        self.retiring: dict[Worker, float] = {}  # -> deadline for a SIGKILL
+        self.statuses: dict[int, int] = {}
+        self.crashes = 0
+        self.restart_at: float | None = None
+        self.exit_code: int | None = None
+        self.watcher: Watcher | None = None
+
+    # -- the loop -----------------------------------------------------------------------
+    def run(self) -> int:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, lambda signum, frame: self.events.put(("signal", signum)))
+        if self.settings.reload:
+            self.watcher = Watcher(self.settings.reload_paths, lambda paths: self.events.put(("change", paths)),
+                                   templates_reload_themselves=self.settings.templates_auto_reload,
+                                   force_polling=self.settings.force_polling)
+            self.watcher.start()
+            say(f"watching {', '.join(self.shown(p) for p in self.settings.reload_paths)} for changes")
+        self.start_generation("start")
+        while self.exit_code is None:
+            try:
+                event, arg = self.events.get(timeout=TICK)
+            except Empty:
+                event, arg = "tick", None
+            getattr(self, f"on_{event}")(arg)
+            self.housekeeping()
+        return self.exit_code
+
+    def on_tick(self, _) -> None:
+        pass
+
+    def on_change(self, paths: set[str]) -> None:
+        while True:  # merge changes that queued up while the last reload ran
+            try:
+                event, arg = self.events.get_nowait()
+            except Empty:
+                break
+            if event == "change":
+                paths |= arg
+            else:
+                self.events.put((event, arg))
+                break
+        names = sorted(self.shown(p) for p in paths)
+        cause = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        self.start_generation(f"{cause} changed")
+
+    def on_signal(self, signum: int) -> None:
+        if signum == signal.SIGHUP:
+            self.start_generation("SIGHUP")
+        else:
+            self.shutdown(signal.Signals(signum).name)
+
+    def on_loaded(self, worker: Worker) -> None:
+        if worker in self.pending and all(w.ok is not None for w in self.pending):
+            self.promote()
+
+    def on_gone(self, worker: Worker) -> None:
+        worker.signal_group(signal.SIGKILL)  # whatever the app started goes with it
+        worker.close()
+        self.housekeeping()
+        status = describe_exit(self.statuses.get(worker.pid))
+        if self.retiring.pop(worker, None) is not None:
+            return
+        if worker in self.pending:
+            self.discard(self.pending)
+            if worker.error_only:  # the error page itself failed: that is our bug, not the user's
+                return self.fail(f"error: the error-page worker {status}; please report this")
+            if not self.settings.reload:
+                return self.fail(f"error: the worker {status} while loading the app (see above)")
+            say(f"error: the worker {status} while loading the app; serving an error page until the next change")
+            self.start_generation(self.pending_cause, error=f"The worker {status} while loading the app: "
+                                                            "see the server log.")
+        elif worker in self.current:
+            self.current.remove(worker)
+            lived = time.monotonic() - worker.started
+            self.crashes = 1 if lived > STABLE_AFTER else self.crashes + 1
+            delay = min(CRASH_BACKOFF_MAX, 0.5 * 2 ** (self.crashes - 1))
+            say(f"error: {worker} {status} while serving; starting a new one in {delay:g}s")
+            self.restart_at = time.monotonic() + delay
+
+    # -- generations ----------------------------------------------------------------------
+    def start_generation(self, cause: str, error: str | None = None) -> None:
+        """Start workers for the current code; the serving ones stay until these have loaded."""
+        if self.pending:
+            self.discard(self.pending)  # superseded before they served anything
+        self.restart_at = None
+        self.pending_since = time.monotonic()
+        self.pending_cause = cause
+        self.pending = [spawn(self.listener, self.worker_env, self.events, error=error)
+                        for _ in range(self.settings.processes)]
+
+    def promote(self) -> None:
+        """Swap generations: old workers stop accepting (acknowledged) before new ones accept.
+
+        That order means no request sent after the new code first answers is answered
+        by the old code; connections that arrive in between wait in the backlog.
+        """
+        new, old = self.pending, self.current
+        self.pending = []
+        ok = all(w.ok for w in new)
+        if not ok and not self.settings.reload:
+            self.current = new
+            return self.fail("error: the app could not be loaded (see above); with RELOAD=0 nothing will "
+                             "reload it: fix it and start again")
+        for worker in old:
+            worker.send(protocol.DRAIN)
+        for worker in old:
+            worker.draining.wait(DRAIN_ACK_TIMEOUT)
+            self.retire(worker, self.settings.graceful_timeout + 1 + 1)  # +1 s relay linger
+        for worker in new:
+            worker.send(protocol.SERVE)
+        self.current = new
+        elapsed = (time.monotonic() - self.pending_since) * 1000
+        if self.pending_cause == "start":
+            host = f"[{self.settings.host}]" if ":" in self.settings.host else self.settings.host
+            say(f"serving {self.settings.flask_app} on http://{host}:{self.settings.port} "
+                f"({len(new)} worker{'s' if len(new) > 1 else ''}, ready in {elapsed:.0f} ms)")
+        elif ok and not any(w.error_only for w in new):
+            say(f"reloaded in {elapsed:.0f} ms: {self.pending_cause}")
+        if not ok:
+            say("the app failed to load: every request gets the error page until the next change")
+
+    def retire(self, worker: Worker, grace: float) -> None:
+        self.retiring[worker] = time.monotonic() + grace
+
+    def discard(self, workers: list[Worker]) -> None:
+        """End workers that never served: nothing to drain."""
+        for worker in workers:
+            worker.signal_group(signal.SIGKILL)
+            self.retiring[worker] = time.monotonic()
+        workers.clear()
+
+    def housekeeping(self) -> None:
+        self.statuses.update(reap())
+        now = time.monotonic()
+        for worker, deadline in list(self.retiring.items()):
+            if now >= deadline:
+                worker.signal_group(signal.SIGKILL)
+        if self.restart_at is not None and now >= self.restart_at and not self.pending:
+            self.start_generation("restart after a crash")
+
+    # -- the end ---------------------------------------------------------------------------
+    def fail(self, message: str) -> None:
+        say(message)
+        self.shutdown(None, code=1)
+
+    def shutdown(self, why: str | None, code: int = 0) -> None:
+        """Drain every worker (bounded by GRACEFUL_TIMEOUT), then end their groups, then exit."""
+        if why:
+            say(f"{why}: stopping (in-flight requests get up to {self.settings.graceful_timeout:g}s)")
+        if self.watcher:
+            self.watcher.stop()
+        self.discard(self.pending)
+        for worker in self.current:
+            worker.send(protocol.STOP)
+            self.retire(worker, self.settings.graceful_timeout + 0.5)
+        self.current = []
+        hard_deadline = time.monotonic() + self.settings.graceful_timeout + 2
+        while self.retiring and time.monotonic() < hard_deadline:
+            try:
+                event, arg = self.events.get(timeout=0.05)
+            except Empty:
+                event, arg = "tick", None
+            if event == "gone":
+                self.on_gone(arg)
+            elif event == "signal" and arg == signal.SIGINT and why:
+                say("second Ctrl-C: killing the workers now")
+                for worker in self.retiring:
+                    self.retiring[worker] = 0.0
+            self.housekeeping()
+        for worker in self.retiring:
+            worker.signal_group(signal.SIGKILL)
+        self.listener.close()
+        self.exit_code = code
+
+    @staticmethod
+    def shown(path) -> str:
+        """A path as the user thinks of it: relative to the project when inside it."""
+        try:
+            return str(Path(path).relative_to(Path.cwd()))
+        except ValueError:
+            return str(path)

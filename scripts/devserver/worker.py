@@ -1,0 +1,94 @@
+"""A worker: one process that serves the app with gevent on the socket the supervisor owns.
+
+Life of a worker, told over its control socket:
+  load the app -> "loaded ok|error" -> wait for "serve" -> accept and serve
+  -> "drain" (a successor serves) or "stop" / SIGTERM / SIGINT / supervisor gone
+  -> stop accepting, answer "draining", finish in-flight requests, exit.
+It never binds a port of its own, so the port is never closed by a reload.
+"""
+
+# Monkey-patching must come before anything else imports socket, ssl or threading.
+from gevent import monkey
+
+monkey.patch_all()
+
+import os  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import sys  # noqa: E402
+
+import gevent  # noqa: E402
+from gevent.event import AsyncResult  # noqa: E402
+
+from devserver import appload, protocol  # noqa: E402
+from devserver.log import say  # noqa: E402
+from devserver.server import DrainingServer  # noqa: E402
+from devserver.settings import load_settings  # noqa: E402
+
+# Idle keep-alive connections of a retiring worker are kept this long at most,
+# so a request already on its way is relayed rather than reset.
+RELAY_LINGER = 1.0
+
+
+def serve(listen_fd: int, control_fd: int) -> int:
+    """Run one worker to the end; returns the exit status."""
+    settings = load_settings()
+    listener = socket.socket(fileno=listen_fd)
+    control = socket.socket(fileno=control_fd)
+    control_in = control.makefile("r", encoding="utf-8")
+
+    def tell(word: str) -> None:
+        try:
+            control.sendall(f"{word}\n".encode())
+        except OSError:
+            pass  # the supervisor is gone; the read side will notice
+
+    error = os.environ.get(protocol.ERROR_ENV)
+    if error:
+        app, ok = appload.error_app(error, settings), False
+    else:
+        app, ok = appload.load(settings)
+    server = DrainingServer(listener, app, access_log=settings.access_log, host=settings.host)
+    tell(protocol.LOADED_OK if ok else protocol.LOADED_ERROR)
+
+    order = AsyncResult()  # what ends serving: "drain" or "stop"
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        gevent.signal_handler(signum, order.set, protocol.STOP)
+
+    def read_orders() -> None:
+        for line in control_in:
+            word = line.strip()
+            if word == protocol.SERVE:
+                server.start()
+            elif word in (protocol.DRAIN, protocol.STOP):
+                order.set(word)
+        order.set(protocol.STOP)  # the supervisor went away: nobody will ever send more
+
+    reader = gevent.spawn(read_orders)
+    word = order.get()
+    if server.started:
+        server.begin_drain(relay=word == protocol.DRAIN, timeout=settings.graceful_timeout)
+    tell(protocol.DRAINING)
+    finished = server.wait_drained(settings.graceful_timeout, RELAY_LINGER if word == protocol.DRAIN else 0)
+    if not finished:
+        say(f"worker {os.getpid()}: requests still running after GRACEFUL_TIMEOUT="
+            f"{settings.graceful_timeout:g}s were cut off")
+    reader.kill(block=False)
+    return 0
+
+
+def main() -> None:
+    try:
+        listen_fd = int(os.environ[protocol.LISTEN_FD_ENV])
+        control_fd = int(os.environ[protocol.CONTROL_FD_ENV])
+    except (KeyError, ValueError):
+        sys.exit("this module is started by the dev server's supervisor: run scripts/entrypoint.py")
+    code = serve(listen_fd, control_fd)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown: greenlets the app left behind must not delay the exit.
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

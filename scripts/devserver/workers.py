@@ -1,0 +1,116 @@
+"""The supervisor's handle on one worker process: start it, talk to it, end its whole group.
+
+Each worker leads its own process group (a new session), so anything the app
+starts (a subprocess, a forked helper) is ended with it and nothing outlives a
+reload. Its control socket closing is how the supervisor learns it is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from queue import SimpleQueue
+
+from devserver import protocol
+
+SCRIPTS_DIR = str(Path(__file__).resolve().parent.parent)
+
+
+class Worker:
+    """A running worker; events ("loaded" | "gone", worker) go to the supervisor's queue."""
+
+    def __init__(self, pid: int, control: socket.socket, events: SimpleQueue, *, error_only: bool = False):
+        self.pid = pid
+        self.control = control
+        self.events = events
+        self.error_only = error_only
+        self.started = time.monotonic()
+        self.ok: bool | None = None  # set when loaded
+        self.draining = threading.Event()
+        self.exit_status: int | None = None
+        threading.Thread(target=self._read, name=f"worker-{pid}", daemon=True).start()
+
+    def __repr__(self) -> str:
+        return f"worker {self.pid}"
+
+    def _read(self) -> None:
+        with self.control.makefile("r", encoding="utf-8") as lines:
+            try:
+                for line in lines:
+                    word = line.strip()
+                    if word in (protocol.LOADED_OK, protocol.LOADED_ERROR):
+                        self.ok = word == protocol.LOADED_OK
+                        self.events.put(("loaded", self))
+                    elif word == protocol.DRAINING:
+                        self.draining.set()
+            except OSError:
+                pass
+        self.events.put(("gone", self))
+
+    def send(self, word: str) -> None:
+        try:
+            self.control.sendall(f"{word}\n".encode())
+        except OSError:
+            pass  # already gone: its reader reports that
+
+    def signal_group(self, signum: int) -> None:
+        """Signal the worker and everything it started (its process group)."""
+        try:
+            os.killpg(self.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def close(self) -> None:
+        self.control.close()
+
+
+def spawn(listener: socket.socket, env: dict[str, str], events: SimpleQueue, *, error: str | None = None) -> Worker:
+    """A fresh interpreter running devserver.worker, with the listening socket and a control socket."""
+    ours, theirs = socket.socketpair()
+    child_env = {**os.environ, **env,
+                 protocol.LISTEN_FD_ENV: str(listener.fileno()),
+                 protocol.CONTROL_FD_ENV: str(theirs.fileno()),
+                 "PYTHONPATH": os.pathsep.join(filter(None, [SCRIPTS_DIR, os.environ.get("PYTHONPATH")]))}
+    if error:
+        child_env[protocol.ERROR_ENV] = error
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devserver.worker"],
+        env=child_env,
+        pass_fds=(listener.fileno(), theirs.fileno()),
+        start_new_session=True,  # its own process group, and Ctrl-C in a terminal reaches only the supervisor
+    )
+    theirs.close()
+    # The supervisor reaps every child itself (it may be PID 1), so Popen must not wait for this one.
+    process.returncode = 0
+    return Worker(process.pid, ours, events, error_only=bool(error))
+
+
+def reap() -> dict[int, int]:
+    """Collect every exited child (PID 1's duty in a container); returns pid -> exit status."""
+    statuses = {}
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            break
+        statuses[pid] = os.waitstatus_to_exitcode(status)
+    return statuses
+
+
+def describe_exit(status: int | None) -> str:
+    if status is None:
+        return "exited"
+    if status < 0:
+        try:
+            return f"was killed by {signal.Signals(-status).name}"
+        except ValueError:
+            return f"was killed by signal {-status}"
+    return f"exited with status {status}"
