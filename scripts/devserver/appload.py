@@ -55,6 +55,7 @@ def load(settings: Settings) -> tuple[object, bool]:
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # the user's code may raise anything, SystemExit included
+        exc = unwrapped(exc)
         exc.__traceback__ = users_frames(exc.__traceback__)
         say(f"error: could not load the app (FLASK_APP={settings.flask_app!r}):")
         sys.stderr.write("".join(traceback.format_exception(exc)))
@@ -72,10 +73,16 @@ def users_frames(tb):
     return tb
 
 
+def unwrapped(exc: BaseException) -> BaseException:
+    """The user's own ImportError rather than Flask's NoAppException that folds it into text."""
+    if type(exc).__name__ == "NoAppException" and str(exc).startswith("While importing") and exc.__context__:
+        return exc.__context__
+    return exc
+
+
 def summary(exc: BaseException) -> str:
-    """The last line of the exception, what a person needs first (Flask folds tracebacks into it)."""
-    text = "".join(traceback.format_exception_only(exc)).strip()
-    return text.splitlines()[0] if exc.__class__.__name__ == "NoAppException" else text
+    """What a person needs first: the exception's own lines, without the traceback."""
+    return "".join(traceback.format_exception_only(exc)).strip()
 
 
 def error_app(exc: BaseException | str, settings: Settings):

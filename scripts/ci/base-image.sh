@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Print the name of a Python base image this machine can build on.
+# The official image if it is here or can be pulled; otherwise (air-gapped runners, and
+# our own CI, which reaches no registry) a stand-in built from Debian packages by
+# build-standin-image.sh. Users never need this: their Docker pulls python:3.13-slim.
+set -euo pipefail
+official=${1:-python:3.13-slim}
+standin=devserver-standin-python:3.13
+
+if docker image inspect "$official" >/dev/null 2>&1; then echo "$official"; exit 0; fi
+if timeout 60 docker pull -q "$official" >/dev/null 2>&1; then echo "$official"; exit 0; fi
+if ! docker image inspect "$standin" >/dev/null 2>&1; then
+    echo "[base-image] $official cannot be pulled: building the stand-in $standin" >&2
+    bash "$(dirname "$0")/build-standin-image.sh" "$standin" >&2
+fi
+echo "$standin"

@@ -1,0 +1,150 @@
+"""What the host tests share: a real dev server process on a copy of the project, and polling."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# Variables the server reads: a test sets each it needs, none leaks in from the caller's shell.
+CONFIG_VARIABLES = {"FLASK_APP", "HOST", "PORT", "FLASK_DEBUG", "FLASK_TEMPLATES_AUTO_RELOAD", "RELOAD",
+                    "RELOAD_PATHS", "GRACEFUL_TIMEOUT", "APP_ENV", "WEB_CONCURRENCY", "PRELOAD",
+                    "WERKZEUG_DEBUG_PIN", "DEBUGGER_TRUSTED_HOSTS", "SECRET_KEY", "ACCESS_LOG"}
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.02, message: str = "condition"):
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except Exception as exc:  # noqa: BLE001 - keep polling, report the last one
+            last_error = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message} (last error: {last_error!r})")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def copy_project(dest: Path) -> Path:
+    """The parts of the repo the dev server runs, copied so a test may edit them."""
+    for part in ("app", "scripts"):
+        shutil.copytree(ROOT / part, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+def processes_with_marker(marker: str) -> list[int]:
+    """PIDs whose environment carries the marker: every process a server started, at any depth."""
+    found = []
+    needle = f"DEVSERVER_TEST_ID={marker}".encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if needle in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+class DevServer:
+    """`python scripts/entrypoint.py` on a project copy, with its log in a file."""
+
+    def __init__(self, project: Path, **env: str):
+        self.project = project
+        self.port = int(env.pop("PORT", 0)) or free_port()
+        self.marker = uuid.uuid4().hex
+        inherited = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
+        self.env = {**inherited, "PORT": str(self.port), "DEVSERVER_TEST_ID": self.marker,
+                    "PYTHONUNBUFFERED": "1", **env}
+        self.log_path = project / "server.log"
+        self.process: subprocess.Popen | None = None
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait: bool = True) -> DevServer:
+        self.log_file = open(self.log_path, "wb")
+        self.process = subprocess.Popen([sys.executable, str(self.project / "scripts" / "entrypoint.py")],
+                                        env=self.env, stdout=self.log_file, stderr=subprocess.STDOUT,
+                                        cwd="/")  # any directory works: it finds the project itself
+        if wait:
+            self.wait_serving()
+        return self
+
+    def wait_serving(self, timeout: float = 20) -> None:
+        wait_for(lambda: "serving " in self.log() or self.process.poll() is not None, timeout, message="start")
+        assert self.process.poll() is None, f"server exited early:\n{self.log()}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return requests.get(self.url + path, timeout=kwargs.pop("timeout", 10), **kwargs)
+
+    def worker_pid(self) -> int:
+        return self.get("/healthz").json()["pid"]
+
+    def edit(self, relative: str, old: str, new: str) -> None:
+        path = self.project / relative
+        text = path.read_text()
+        assert old in text, f"{old!r} not in {relative}"
+        path.write_text(text.replace(old, new, 1))
+
+    def append(self, relative: str, text: str) -> None:
+        with open(self.project / relative, "a") as f:
+            f.write(text)
+
+    def wait_reloads(self, count: int, timeout: float = 15) -> None:
+        wait_for(lambda: self.log().count("reloaded in") + self.log().count("the app failed to load") >= count,
+                 timeout, message=f"{count} reload(s)")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise AssertionError(f"server did not stop within {timeout}s:\n{self.log()}")
+        self.log_file.close()
+        return self.process.returncode
+
+    def kill_leftovers(self) -> list[int]:
+        """Processes of this server still alive shortly after it stopped (then killed)."""
+        try:
+            wait_for(lambda: not processes_with_marker(self.marker), 3, 0.05, "no process left")
+        except AssertionError:
+            pass
+        leftovers = processes_with_marker(self.marker)
+        for pid in leftovers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return leftovers
+
+
+def run_entrypoint(project: Path, timeout: float = 20, **env: str) -> subprocess.CompletedProcess:
+    """Run the entrypoint to completion (for start-up refusals)."""
+    inherited = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
+    full_env = {**inherited, "PYTHONUNBUFFERED": "1", **env}
+    return subprocess.run([sys.executable, str(project / "scripts" / "entrypoint.py")], env=full_env,
+                          capture_output=True, text=True, timeout=timeout)

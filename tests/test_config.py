@@ -1,0 +1,64 @@
+"""Bad configuration stops start-up with one clear line and a known exit status."""
+
+import socket
+
+import pytest
+
+from helpers import free_port, run_entrypoint
+
+
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({"PORT": "abc"}, "PORT='abc' is not a port: use a whole number from 1 to 65535"),
+        ({"PORT": "70000"}, "PORT='70000' is not a port"),
+        ({"FLASK_DEBUG": "maybe"}, "FLASK_DEBUG='maybe' is not a boolean: use 1/0, true/false, yes/no or on/off"),
+        ({"RELOAD": "sometimes"}, "RELOAD='sometimes' is not a boolean"),
+        ({"GRACEFUL_TIMEOUT": "soon"}, "GRACEFUL_TIMEOUT='soon' is not a duration"),
+        ({"APP_ENV": "staging"}, "APP_ENV='staging' is not known: use one of development, production"),
+        ({"RELOAD_PATHS": "app,nowhere"}, "names 'nowhere', which does not exist"),
+        ({"WERKZEUG_DEBUG_PIN": "12"}, "WERKZEUG_DEBUG_PIN='12' is not a PIN"),
+        ({"APP_ENV": "production", "FLASK_DEBUG": "1", "SECRET_KEY": "x" * 32},
+         "FLASK_DEBUG is on with APP_ENV=production: refusing to start"),
+        ({"APP_ENV": "production"}, "SECRET_KEY is not set with APP_ENV=production"),
+    ],
+)
+def test_bad_value_is_named_and_exits_2(project, env, expected):
+    result = run_entrypoint(project, **{"PORT": str(free_port()), **env})
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr  # one line, nothing else
+    assert lines[0].startswith("[devserver] error: ")
+    assert expected in lines[0]
+
+
+def test_every_bad_variable_gets_its_own_line(project):
+    result = run_entrypoint(project, PORT="x", FLASK_DEBUG="perhaps")
+    assert result.returncode == 2
+    assert "PORT='x'" in result.stderr and "FLASK_DEBUG='perhaps'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 2
+
+
+def test_booleans_parse_strictly_in_any_case(project, devserver):
+    server = devserver(FLASK_DEBUG="False")  # Flask alone would read this string as on
+    assert "debugger is on" not in server.log()
+    assert server.get("/console").status_code == 404
+
+
+def test_port_in_use_is_one_clear_line(project):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_entrypoint(project, PORT=str(port))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"[devserver] error: port {port} on 127.0.0.1 is already in use: stop the other server "
+        f"(find it with `ss -ltnp 'sport = :{port}'`) or set PORT to a free port")
+
+
+def test_missing_app_module_with_reload_off_exits_1(project):
+    result = run_entrypoint(project, PORT=str(free_port()), RELOAD="0", FLASK_APP="nosuchmodule")
+    assert result.returncode == 1
+    assert "Could not import 'nosuchmodule'" in result.stderr
+    assert "with RELOAD=0 nothing will reload it" in result.stderr

@@ -1,0 +1,143 @@
+"""Edits are served without a restart by hand, without refusing anything, and broken code never kills the port."""
+
+import threading
+
+import requests
+
+from helpers import wait_for
+
+ROUTE = '''
+
+@bp.get("/version")
+def version():
+    return "v1"
+'''
+
+
+def test_edit_is_served_within_a_deadline(devserver):
+    server = devserver()
+    server.append("app/views.py", ROUTE)
+    wait_for(lambda: server.get("/version").text == "v1", 10, message="the new route")
+    server.edit("app/views.py", 'return "v1"', 'return "v2"')
+    wait_for(lambda: server.get("/version").text == "v2", 10, message="the edited route")
+    assert "reloaded in" in server.log() and "app/views.py changed" in server.log()
+
+
+def test_no_request_fails_while_reloading_under_keep_alive_load(devserver):
+    """Two keep-alive clients poll without pause across five reloads: every answer is a 200,
+    and once a client has seen version N it never sees an older one again."""
+    server = devserver(ACCESS_LOG="0")
+    server.append("app/views.py", ROUTE)
+    server.wait_reloads(1)
+    wait_for(lambda: server.get("/version").text == "v1", 10)
+    failures, stale, seen = [], [], []
+    done = threading.Event()
+
+    def poll():
+        session = requests.Session()
+        newest = 1
+        while not done.is_set():
+            try:
+                response = session.get(server.url + "/version", timeout=10)
+            except requests.RequestException as exc:
+                failures.append(repr(exc))
+                continue
+            if response.status_code != 200:
+                failures.append(response.status_code)
+                continue
+            number = int(response.text[1:])
+            if number < newest:
+                stale.append((newest, number))
+            newest = max(newest, number)
+            seen.append(number)
+
+    clients = [threading.Thread(target=poll) for _ in range(2)]
+    for client in clients:
+        client.start()
+    try:
+        for n in range(2, 7):
+            server.edit("app/views.py", f'return "v{n - 1}"', f'return "v{n}"')
+            wait_for(lambda: seen and seen[-1] == n, 10, message=f"v{n}")
+    finally:
+        done.set()
+        for client in clients:
+            client.join(15)
+    assert len(seen) > 50  # the clients really polled through the reloads
+    assert failures == []
+    assert stale == []
+    assert server.log().count("reloaded in") >= 6
+
+
+def test_syntax_error_keeps_the_port_answered_and_the_fix_recovers(devserver):
+    server = devserver()
+    supervisor_pid = server.process.pid
+    server.append("app/views.py", "\ndef broken(:\n")
+    page = wait_for(lambda: (r := server.get("/")).status_code == 500 and r.text, 10, message="the error page")
+    assert "SyntaxError" in page
+    assert "views.py" in page  # debug on: the traceback names the file
+    assert "app failed to load" in server.log()
+    server.edit("app/views.py", "\ndef broken(:\n", "\n")
+    wait_for(lambda: server.get("/").status_code == 200, 10, message="recovery")
+    assert server.process.pid == supervisor_pid and server.process.poll() is None
+
+
+def test_missing_import_shows_the_module_without_traceback_when_debug_is_off(devserver):
+    server = devserver(FLASK_DEBUG="0")
+    server.edit("app/views.py", "import os\n", "import os\nimport nosuchpackage\n")
+    page = wait_for(lambda: (r := server.get("/")).status_code == 500 and r.text, 10, message="the error page")
+    assert "nosuchpackage" in page
+    assert "Traceback" not in page and 'File "' not in page
+    server.edit("app/views.py", "import nosuchpackage\n", "")
+    wait_for(lambda: server.get("/").status_code == 200, 10, message="recovery")
+
+
+def test_worker_that_dies_while_loading_is_reported_and_replaced_by_an_error_page(devserver):
+    server = devserver()
+    server.edit("app/views.py", "import os\n", "import os\nos._exit(7)\n")
+    page = wait_for(lambda: (r := server.get("/")).status_code == 500 and r.text, 10, message="the error page")
+    assert "exited with status 7 while loading the app" in page
+    server.edit("app/views.py", "os._exit(7)\n", "")
+    wait_for(lambda: server.get("/").status_code == 200, 10, message="recovery")
+
+
+def test_worker_crash_at_runtime_is_restarted(devserver):
+    server = devserver()
+    server.append("app/views.py", '\n@bp.get("/die")\ndef die():\n    os._exit(3)\n')
+    server.wait_reloads(1)
+    first = server.worker_pid()
+    try:
+        server.get("/die", timeout=5)
+    except requests.RequestException:
+        pass  # the connection dies with the worker
+    wait_for(lambda: server.worker_pid() != first, 10, message="a new worker")
+    assert "exited with status 3 while serving; starting a new one in 0.5s" in server.log()
+
+
+def test_template_edit_is_served_without_a_restart(devserver):
+    server = devserver()  # debug on: templates auto-reload
+    pid = server.worker_pid()
+    server.edit("app/templates/index.html", "It works.", "It still works.")
+    wait_for(lambda: "It still works." in server.get("/").text, 5, message="the edited template")
+    assert server.worker_pid() == pid
+    assert "reloaded in" not in server.log()
+
+
+def test_template_edit_reloads_the_worker_when_auto_reload_is_off(devserver):
+    server = devserver(FLASK_DEBUG="0", FLASK_TEMPLATES_AUTO_RELOAD="0")
+    assert "It works." in server.get("/").text  # the template is now cached by Jinja
+    server.edit("app/templates/index.html", "It works.", "It still works.")
+    wait_for(lambda: "It still works." in server.get("/").text, 10, message="the edited template")
+    assert "index.html changed" in server.log()
+
+
+def test_reload_off_watches_nothing(devserver):
+    server = devserver(RELOAD="0")
+    assert "watching" not in server.log()
+    server.append("app/views.py", ROUTE)
+    # Nothing may happen: give a reload ample time to show itself, then check it did not.
+    try:
+        wait_for(lambda: server.get("/version").status_code == 200, 2)
+        reloaded = True
+    except AssertionError:
+        reloaded = False
+    assert not reloaded

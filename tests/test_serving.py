@@ -1,0 +1,160 @@
+"""gevent's concurrency, the debugger's on/off behaviour, and stopping."""
+
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from helpers import wait_for
+
+# Records that a request is inside the app, then blocks: tests poll the file, not a clock.
+SLOW = '''
+
+@bp.get("/slow")
+def slow():
+    from pathlib import Path
+    with open(Path(__file__).parent.parent / "entered.txt", "a") as f:
+        f.write("x")
+    time.sleep(float(request.args["seconds"]))
+    return "done"
+'''
+
+
+def add_slow_route(server):
+    server.append("app/views.py", SLOW)
+    server.wait_reloads(1)
+    return lambda count: (server.project / "entered.txt").exists() and len(
+        (server.project / "entered.txt").read_text()) >= count
+
+
+RAISES = '''
+
+@bp.get("/boom")
+def boom():
+    raise RuntimeError("kaboom-from-the-app")
+'''
+
+
+def test_blocking_routes_hold_nothing_back(devserver):
+    server = devserver(ACCESS_LOG="0")
+    entered = add_slow_route(server)
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        sleepers = [pool.submit(server.get, "/slow?seconds=3") for _ in range(20)]
+        wait_for(lambda: entered(20), 5, message="20 requests inside the app")
+        start = time.monotonic()
+        for _ in range(10):
+            assert server.get("/").status_code == 200
+        fast = time.monotonic() - start
+        results = [future.result() for future in sleepers]
+    assert all(r.status_code == 200 and r.text == "done" for r in results)
+    assert fast < 2.0, f"10 requests to / took {fast:.2f}s while 20 sleepers ran"
+
+
+def test_raising_route_shows_the_debugger_with_debug_on(devserver):
+    server = devserver(WERKZEUG_DEBUG_PIN="123-456-789")
+    server.append("app/views.py", RAISES)
+    server.wait_reloads(1)
+    page = server.get("/boom")
+    assert page.status_code == 500
+    assert "Werkzeug Debugger" in page.text and "kaboom-from-the-app" in page.text
+    assert server.get("/console").status_code == 200
+    assert server.log().count("PIN is 123-456-789") == 1  # logged once, not per worker
+
+
+def test_raising_route_is_a_plain_500_with_debug_off(devserver):
+    server = devserver(FLASK_DEBUG="0")
+    server.append("app/views.py", RAISES)
+    server.wait_reloads(1)
+    page = server.get("/boom")
+    assert page.status_code == 500
+    assert "kaboom" not in page.text and "Traceback" not in page.text and "Werkzeug" not in page.text
+    assert server.get("/console").status_code == 404
+
+
+def test_debugger_pin_is_generated_once_and_kept_across_reloads(devserver):
+    server = devserver()
+    server.append("app/views.py", "\n")
+    server.wait_reloads(1)
+    assert server.log().count("its PIN is") == 1
+
+
+def test_pin_off_warns(devserver):
+    server = devserver(WERKZEUG_DEBUG_PIN="off")
+    assert "WERKZEUG_DEBUG_PIN=off: anyone who can reach this port can run code" in server.log()
+
+
+def test_debugger_refuses_untrusted_host_unless_configured(devserver):
+    server = devserver(DEBUGGER_TRUSTED_HOSTS="myapp.test")
+    assert server.get("/console", headers={"Host": "evil.example"}).status_code == 400
+    assert server.get("/console", headers={"Host": "myapp.test:5000"}).status_code == 200
+
+
+def test_sigterm_lets_the_in_flight_request_finish_and_exits_in_time(devserver):
+    server = devserver(GRACEFUL_TIMEOUT="5")
+    entered = add_slow_route(server)
+    result = {}
+    request = threading.Thread(target=lambda: result.update(r=server.get("/slow?seconds=1.5")))
+    request.start()
+    wait_for(lambda: entered(1), 5, message="the request inside the app")
+    start = time.monotonic()
+    assert server.stop(signal.SIGTERM) == 0
+    took = time.monotonic() - start
+    request.join(5)
+    assert result["r"].status_code == 200 and result["r"].text == "done"
+    assert took < 3.0, f"stopping took {took:.2f}s"
+
+
+def test_idle_server_stops_within_a_second_despite_an_idle_keep_alive_connection(devserver):
+    server = devserver()
+    session = requests.Session()
+    assert session.get(server.url + "/").status_code == 200  # leaves a kept-alive connection open
+    start = time.monotonic()
+    assert server.stop(signal.SIGINT) == 0
+    assert time.monotonic() - start < 1.0
+
+
+def test_requests_longer_than_graceful_timeout_are_cut_at_the_deadline(devserver):
+    server = devserver(GRACEFUL_TIMEOUT="1")
+    entered = add_slow_route(server)
+    errors = []
+
+    def call():
+        try:
+            server.get("/slow?seconds=30", timeout=20)
+        except requests.RequestException as exc:
+            errors.append(exc)
+
+    request = threading.Thread(target=call)
+    request.start()
+    wait_for(lambda: entered(1), 5, message="the request inside the app")
+    start = time.monotonic()
+    assert server.stop() == 0
+    assert time.monotonic() - start < 4.0
+    request.join(10)
+    assert errors  # the 30 s request did not get to finish
+
+
+def test_processes_the_app_started_do_not_outlive_it(devserver):
+    server = devserver()
+    server.append("app/views.py", '''
+
+@bp.get("/spawn")
+def spawn():
+    import subprocess
+    return str(subprocess.Popen(["sleep", "300"]).pid)
+''')
+    server.wait_reloads(1)
+    child = int(server.get("/spawn").text)
+    server.append("app/views.py", "\n")  # a reload retires the worker that started it
+    server.wait_reloads(2)
+    wait_for(lambda: not _alive(child), 10, message="the app's child to be gone")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
