@@ -45,6 +45,12 @@ class ConnectionHandler(WSGIHandler):
         environ["devserver.raw_path"] = self.path  # exactly as sent, for the relay
         return environ
 
+    def log_request(self):
+        # The container health check asks every few seconds: a line each would bury the app's log.
+        if self.path == "/healthz" and self.code == 200:
+            return
+        super().log_request()
+
     def start_response(self, status, headers, exc_info=None):
         if self.server.draining:
             # Tell the client to reconnect: the next connection reaches the new worker.
