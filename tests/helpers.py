@@ -123,7 +123,7 @@ class DevServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-                raise AssertionError(f"server did not stop within {timeout}s:\n{self.log()}")
+                raise AssertionError(f"server did not stop within {timeout}s:\n{self.log()}") from None
         self.log_file.close()
         return self.process.returncode
 

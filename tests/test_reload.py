@@ -57,7 +57,7 @@ def test_no_request_fails_while_reloading_under_keep_alive_load(devserver):
     try:
         for n in range(2, 7):
             server.edit("app/views.py", f'return "v{n - 1}"', f'return "v{n}"')
-            wait_for(lambda: seen and seen[-1] == n, 10, message=f"v{n}")
+            wait_for(lambda n=n: seen and seen[-1] == n, 10, message=f"v{n}")
     finally:
         done.set()
         for client in clients:

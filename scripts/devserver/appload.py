@@ -18,7 +18,7 @@ from devserver.settings import Settings
 
 def locate(flask_app: str):
     """Import the user's module and find the Flask app in it, as `flask run` does."""
-    from flask.cli import prepare_import, locate_app
+    from flask.cli import locate_app, prepare_import
 
     path, name = (re.split(r":(?![\\/])", flask_app, maxsplit=1) + [None])[:2]
     return locate_app(prepare_import(path), name)

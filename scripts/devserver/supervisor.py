@@ -13,7 +13,6 @@ A reload overlaps: the old worker serves until the new one has imported the app.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import time

@@ -8,8 +8,8 @@ project writes while it runs, so the app can't trigger its own reload loop.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from watchfiles import DefaultFilter, watch
 

@@ -1,0 +1,122 @@
+"""One compose project built from a copy of the repository, driven through the real docker CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+from helpers import ROOT, free_port, wait_for
+
+# Test routes added to the project copy before it is built (so the prod image has them too).
+TEST_ROUTES = '''
+
+@bp.get("/boom")
+def boom():
+    raise RuntimeError("kaboom-from-the-app")
+
+
+@bp.get("/write")
+def write():
+    from pathlib import Path
+    path = Path(__file__).parent.parent / "written-by-app.txt"
+    path.write_text("hello")
+    return str(os.getuid())
+
+
+@bp.get("/slow")
+def slow():
+    from pathlib import Path
+    (Path(__file__).parent.parent / "slow-entered.txt").write_text("in")
+    time.sleep(float(request.args["seconds"]))
+    return "done"
+'''
+
+
+def docker_works() -> bool:
+    try:
+        return subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=30).returncode == 0 \
+            and subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def container_uid() -> int:
+    """Our own UID, so files the container writes are ours; root runs as 1000 (the image default)."""
+    return os.getuid() or 1000
+
+
+class Stack:
+    """One compose project built from a copy of the repository."""
+
+    def __init__(self, base: Path, **env: str):
+        self.dir = base / "project"
+        shutil.copytree(ROOT, self.dir, ignore=shutil.ignore_patterns(
+            ".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".env"))
+        with open(self.dir / "app" / "views.py", "a") as f:
+            f.write(TEST_ROUTES)
+        self.name = f"devtest-{uuid.uuid4().hex[:10]}"
+        self.port = free_port()
+        self.uid = container_uid()
+        self.env = {**os.environ, "COMPOSE_PROJECT_NAME": self.name, "PORT": str(self.port),
+                    "PROD_PORT": str(free_port()), "UID": str(self.uid), "GID": str(self.uid), **env}
+        if os.getuid() == 0:  # let the container user write into its mount, as a developer's own files would
+            subprocess.run(["chown", "-R", f"{self.uid}:{self.uid}", str(self.dir)], check=True)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def compose(self, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(["docker", "compose", *args], cwd=self.dir, env=self.env,
+                                capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"docker compose {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def up(self, service: str = "web") -> None:
+        self.compose("up", "-d", "--build", service)
+        self.wait_healthy(service)
+
+    def container(self, service: str = "web") -> str:
+        return self.compose("ps", "-a", "-q", service).stdout.strip()
+
+    def inspect(self, service: str = "web") -> dict:
+        out = subprocess.run(["docker", "inspect", self.container(service)], capture_output=True, text=True,
+                             check=True).stdout
+        return json.loads(out)[0]
+
+    def wait_healthy(self, service: str = "web", timeout: float = 90) -> float:
+        start = time.monotonic()
+
+        def healthy():
+            state = self.inspect(service)["State"]
+            if state["Status"] == "exited":
+                raise AssertionError(f"{service} exited:\n{self.logs(service)}")
+            return state.get("Health", {}).get("Status") == "healthy"
+
+        try:
+            wait_for(healthy, timeout, 0.2, f"{service} to be healthy")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.logs(service)}") from None
+        return time.monotonic() - start
+
+    def logs(self, service: str = "web") -> str:
+        return self.compose("logs", "--no-color", service, check=False).stdout
+
+    def get(self, path: str, url: str | None = None, **kwargs) -> requests.Response:
+        return requests.get((url or self.url) + path, timeout=kwargs.pop("timeout", 10), **kwargs)
+
+    def edit(self, relative: str, old: str, new: str) -> None:
+        path = self.dir / relative
+        text = path.read_text()
+        assert old in text
+        path.write_text(text.replace(old, new, 1))
+
+    def down(self) -> None:
+        self.compose("--profile", "prod", "down", "-v", "--remove-orphans", "-t", "2", check=False)
+        for tag in ("dev", "prod"):
+            subprocess.run(["docker", "rmi", "-f", f"{self.name}-web:{tag}"], capture_output=True)

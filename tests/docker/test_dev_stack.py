@@ -1,0 +1,125 @@
+"""`docker compose up` as a developer runs it: reloads, errors, concurrency, ownership, exposure."""
+
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from helpers import wait_for
+
+
+def test_stack_is_healthy_and_serves_the_page(stack):
+    page = stack.get("/")
+    assert page.status_code == 200 and "It works." in page.text
+    assert stack.get("/healthz").json()["status"] == "ok"
+
+
+def test_host_edit_is_served_from_the_container_with_no_failed_request(stack):
+    failures, answers = [], []
+    done = threading.Event()
+
+    def poll():
+        session = requests.Session()
+        while not done.is_set():
+            try:
+                response = session.get(stack.url + "/healthz", timeout=10)
+                answers.append(response.status_code)
+                if response.status_code != 200:
+                    failures.append(response.status_code)
+            except requests.RequestException as exc:
+                failures.append(repr(exc))
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        stack.edit("app/views.py", 'status="ok"', 'status="edited-on-the-host"')
+        wait_for(lambda: stack.get("/healthz").json()["status"] == "edited-on-the-host", 15,
+                 message="the edit to be served")
+    finally:
+        done.set()
+        poller.join(15)
+    assert len(answers) > 20 and failures == []
+    assert "reloaded in" in stack.logs()
+
+
+def test_template_edit_is_served(stack):
+    stack.edit("app/templates/index.html", "It works.", "It works, edited.")
+    wait_for(lambda: "It works, edited." in stack.get("/").text, 10, message="the edited template")
+
+
+def test_raising_route_shows_the_debugger_in_dev(stack):
+    page = stack.get("/boom")
+    assert page.status_code == 500
+    assert "Werkzeug Debugger" in page.text and "kaboom-from-the-app" in page.text
+
+
+def test_blocking_routes_hold_nothing_back(stack):
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        sleepers = [pool.submit(stack.get, "/testsleep?seconds=3") for _ in range(30)]
+        start = time.monotonic()
+        for _ in range(10):
+            assert stack.get("/").status_code == 200
+        fast = time.monotonic() - start
+        assert all(f.result().status_code == 200 for f in sleepers)
+    assert fast < 2.0, f"10 requests to / took {fast:.2f}s beside 30 sleepers"
+
+
+def test_runs_as_the_configured_user_and_owns_what_it_writes(stack):
+    assert stack.get("/write").text == str(stack.uid)
+    written = stack.dir / "written-by-app.txt"
+    assert written.read_text() == "hello"
+    assert written.stat().st_uid == stack.uid
+    assert stack.inspect()["Config"]["User"] == "app"
+
+
+def test_port_is_published_on_loopback_only(stack):
+    bindings = stack.inspect()["HostConfig"]["PortBindings"]["5000/tcp"]
+    assert bindings == [{"HostIp": "127.0.0.1", "HostPort": str(stack.port)}]
+    assert stack.compose("port", "web", "5000").stdout.strip() == f"127.0.0.1:{stack.port}"
+
+
+def test_container_is_hardened(stack):
+    host = stack.inspect()["HostConfig"]
+    assert host["CapDrop"] == ["ALL"] or host["CapDrop"] == ["all"]
+    assert "no-new-privileges:true" in host["SecurityOpt"]
+    assert host["Init"] is True
+
+
+def test_image_holds_nothing_private_from_the_build_context(new_stack):
+    s = new_stack()
+    (s.dir / ".env").write_text("SECRET_KEY=do-not-ship-me\n")
+    (s.dir / ".git").mkdir()
+    (s.dir / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (s.dir / ".venv" / "bin").mkdir(parents=True)
+    s.compose("build", "web")
+    listing = subprocess.run(["docker", "run", "--rm", "--entrypoint", "ls", f"{s.name}-web:dev", "-a", "/app"],
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert "app" in listing and "scripts" in listing
+    assert not {".env", ".git", ".venv"} & set(listing), listing
+
+
+def test_stop_returns_quickly_after_the_in_flight_request_finished(new_stack):
+    s = new_stack()
+    s.up()
+    result = {}
+    request = threading.Thread(target=lambda: result.update(r=s.get("/slow?seconds=1.5", timeout=20)))
+    request.start()
+    wait_for(lambda: (s.dir / "slow-entered.txt").exists(), 10, message="the request inside the app")
+    start = time.monotonic()
+    s.compose("stop", "-t", "8", "web")
+    took = time.monotonic() - start
+    request.join(10)
+    assert result["r"].status_code == 200 and result["r"].text == "done"
+    assert took < 3.0, f"docker compose stop took {took:.2f}s"
+    assert s.inspect()["State"]["ExitCode"] == 0
+
+
+def test_bad_configuration_in_env_fails_up_with_the_supervisors_message(new_stack):
+    s = new_stack()
+    (s.dir / ".env").write_text("FLASK_DEBUG=maybe\n")
+    result = s.compose("up", "--build", "--abort-on-container-exit", "--exit-code-from", "web", "web",
+                       check=False, timeout=300)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "FLASK_DEBUG='maybe' is not a boolean: use 1/0, true/false, yes/no or on/off" in result.stdout

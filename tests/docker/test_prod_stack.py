@@ -1,0 +1,55 @@
+"""The prod image as a production host runs it: no reload, no debugger, a secret required, read-only."""
+
+import subprocess
+
+import pytest
+
+from stack import Stack
+
+
+@pytest.fixture(scope="module")
+def prod(tmp_path_factory):
+    s = Stack(tmp_path_factory.mktemp("prod"), SECRET_KEY="test-secret-" + "x" * 32)
+    s.url = f"http://127.0.0.1:{s.env['PROD_PORT']}"
+    try:
+        s.compose("--profile", "prod", "up", "-d", "--build", "prod")
+        s.wait_healthy("prod")
+        yield s
+    finally:
+        s.down()
+
+
+def test_prod_serves_with_several_workers(prod):
+    assert prod.get("/").status_code == 200
+    assert "serving app on http://0.0.0.0:5000" in prod.logs("prod")
+    assert "watching" not in prod.logs("prod")
+
+
+def test_prod_raising_route_is_a_plain_500_and_no_console(prod):
+    page = prod.get("/boom")
+    assert page.status_code == 500
+    assert "kaboom" not in page.text and "Traceback" not in page.text and "Werkzeug" not in page.text
+    assert prod.get("/console").status_code == 404
+
+
+def test_prod_root_filesystem_is_read_only(prod):
+    result = subprocess.run(["docker", "exec", prod.container("prod"), "touch", "/app/x"],
+                            capture_output=True, text=True)
+    assert result.returncode != 0 and "Read-only file system" in result.stderr
+    assert subprocess.run(["docker", "exec", prod.container("prod"), "touch", "/tmp/x"]).returncode == 0
+
+
+def test_prod_refuses_to_start_without_a_secret_key(new_stack):
+    s = new_stack(SECRET_KEY="")
+    result = s.compose("--profile", "prod", "up", "--build", "--abort-on-container-exit", "--exit-code-from",
+                       "prod", "prod", check=False, timeout=300)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "SECRET_KEY is not set with APP_ENV=production" in result.stdout
+
+
+def test_prod_refuses_the_debugger(new_stack):
+    s = new_stack(SECRET_KEY="x" * 40)
+    (s.dir / ".env").write_text("FLASK_DEBUG=1\n")
+    result = s.compose("--profile", "prod", "run", "--rm", "-e", "FLASK_DEBUG=1", "prod", check=False, timeout=300)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "FLASK_DEBUG is on with APP_ENV=production: refusing to start" in result.stdout + result.stderr
