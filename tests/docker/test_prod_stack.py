@@ -44,7 +44,7 @@ def test_prod_refuses_to_start_without_a_secret_key(new_stack):
     result = s.compose("--profile", "prod", "up", "--build", "--abort-on-container-exit", "--exit-code-from",
                        "prod", "prod", check=False, timeout=300)
     assert result.returncode == 2, result.stdout + result.stderr
-    assert "SECRET_KEY is not set with APP_ENV=production" in result.stdout
+    assert "SECRET_KEY is not set with APP_ENV=production" in s.logs("prod")
 
 
 def test_prod_refuses_the_debugger(new_stack):
