@@ -26,6 +26,12 @@ class ConnectionHandler(WSGIHandler):
     def handle(self):
         self.server.connections.add(self)
         try:
+            # pywsgi sends the headers and the body in two writes; with Nagle's algorithm the
+            # second waits for the client's delayed ACK: ~40 ms per kept-alive request.
+            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass  # not TCP
+        try:
             super().handle()
         finally:
             self.server.connections.discard(self)
