@@ -2,9 +2,13 @@
 
 import threading
 
+import pytest
 import requests
 
 from helpers import wait_for
+
+# The key behaviours hold whether workers are forked from the preloaded process or spawned fresh.
+both_launch_modes = pytest.mark.parametrize("preload", ["1", "0"], ids=["preloaded", "spawned"])
 
 ROUTE = '''
 
@@ -23,10 +27,11 @@ def test_edit_is_served_within_a_deadline(devserver):
     assert "reloaded in" in server.log() and "app/views.py changed" in server.log()
 
 
-def test_no_request_fails_while_reloading_under_keep_alive_load(devserver):
+@both_launch_modes
+def test_no_request_fails_while_reloading_under_keep_alive_load(devserver, preload):
     """Two keep-alive clients poll without pause across five reloads: every answer is a 200,
     and once a client has seen version N it never sees an older one again."""
-    server = devserver(ACCESS_LOG="0")
+    server = devserver(ACCESS_LOG="0", PRELOAD=preload)
     server.append("app/views.py", ROUTE)
     server.wait_reloads(1)
     wait_for(lambda: server.get("/version").text == "v1", 10)
@@ -68,8 +73,9 @@ def test_no_request_fails_while_reloading_under_keep_alive_load(devserver):
     assert server.log().count("reloaded in") >= 6
 
 
-def test_syntax_error_keeps_the_port_answered_and_the_fix_recovers(devserver):
-    server = devserver()
+@both_launch_modes
+def test_syntax_error_keeps_the_port_answered_and_the_fix_recovers(devserver, preload):
+    server = devserver(PRELOAD=preload)
     supervisor_pid = server.process.pid
     server.append("app/views.py", "\ndef broken(:\n")
     page = wait_for(lambda: (r := server.get("/")).status_code == 500 and r.text, 10, message="the error page")
@@ -91,8 +97,9 @@ def test_missing_import_shows_the_module_without_traceback_when_debug_is_off(dev
     wait_for(lambda: server.get("/").status_code == 200, 10, message="recovery")
 
 
-def test_worker_that_dies_while_loading_is_reported_and_replaced_by_an_error_page(devserver):
-    server = devserver()
+@both_launch_modes
+def test_worker_that_dies_while_loading_is_reported_and_replaced_by_an_error_page(devserver, preload):
+    server = devserver(PRELOAD=preload)
     server.edit("app/views.py", "import os\n", "import os\nos._exit(7)\n")
     page = wait_for(lambda: (r := server.get("/")).status_code == 500 and r.text, 10, message="the error page")
     assert "exited with status 7 while loading the app" in page
@@ -100,8 +107,9 @@ def test_worker_that_dies_while_loading_is_reported_and_replaced_by_an_error_pag
     wait_for(lambda: server.get("/").status_code == 200, 10, message="recovery")
 
 
-def test_worker_crash_at_runtime_is_restarted(devserver):
-    server = devserver()
+@both_launch_modes
+def test_worker_crash_at_runtime_is_restarted(devserver, preload):
+    server = devserver(PRELOAD=preload)
     server.append("app/views.py", '\n@bp.get("/die")\ndef die():\n    os._exit(3)\n')
     server.wait_reloads(1)
     first = server.worker_pid()

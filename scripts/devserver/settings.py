@@ -87,6 +87,18 @@ def parse_pin(name: str, raw: str) -> str:
     return value
 
 
+def parse_preload(name: str, raw: str) -> tuple[bool, tuple[str, ...]]:
+    """On/off, or a comma-separated list of extra modules to preload (which means on)."""
+    try:
+        return parse_bool(name, raw), ()
+    except ConfigError:
+        modules = tuple(parse_list(raw))
+        if modules and all(all(part.isidentifier() for part in m.split(".")) for m in modules):
+            return True, modules
+        raise ConfigError(f"{name}={raw!r} is neither on/off nor a list of modules: use 1, 0, or module "
+                          "names to import once for every worker, e.g. PRELOAD=sqlalchemy,requests") from None
+
+
 def default_app_dir(flask_app: str, cwd: Path) -> Path:
     """The directory to watch by default: the package FLASK_APP names, else the working directory.
 
@@ -185,6 +197,7 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None, cwd:
     if not raw_paths:
         paths.append(default_app_dir(flask_app, cwd))
 
+    preload, preload_modules = get("PRELOAD", "1", parse_preload)
     pin = env.get("WERKZEUG_DEBUG_PIN")
     debug_pin = get("WERKZEUG_DEBUG_PIN", "000000", parse_pin) if pin and pin.strip() else None
 
@@ -203,7 +216,8 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None, cwd:
         debug_pin=debug_pin,
         trusted_hosts=tuple(parse_list(env.get("DEBUGGER_TRUSTED_HOSTS", ""))),
         access_log=get("ACCESS_LOG", "1", parse_bool),
-        preload=get("PRELOAD", "1", parse_bool),
+        preload=preload,
+        preload_modules=preload_modules,
     )
     if production and debug:
         errors.append(

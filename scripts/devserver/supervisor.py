@@ -4,6 +4,7 @@ It is not monkey-patched and never imports the user's app, so nothing the app
 does can take it down. One loop reads one queue of events:
 
   change  -> start a new generation of workers (the current one keeps serving)
+  deps    -> a requirements file or an installed package changed: rebuild the fork server, then reload
   loaded  -> when the whole new generation has loaded: old ones "drain", new ones "serve"
   gone    -> a retired worker finished; a serving one crashed (restart, with back-off)
   signal  -> TERM/INT: drain everything and exit 0; HUP: reload now
@@ -20,10 +21,11 @@ from pathlib import Path
 from queue import Empty, SimpleQueue
 
 from devserver import protocol
+from devserver.launcher import Launcher
 from devserver.log import say
 from devserver.settings import Settings
-from devserver.watcher import Watcher
-from devserver.workers import Worker, describe_exit, reap, spawn
+from devserver.watcher import DependencyWatcher, Watcher
+from devserver.workers import Worker, describe_exit, reap
 
 TICK = 0.25  # seconds between housekeeping rounds (reaping, deadlines) when nothing happens
 DRAIN_ACK_TIMEOUT = 1.0  # how long an old worker may take to stop accepting
@@ -42,22 +44,30 @@ class Supervisor:
         self.pending_since = 0.0
         self.pending_cause = ""
         self.retiring: dict[Worker, float] = {}  # -> deadline for a SIGKILL
-        self.statuses: dict[int, int] = {}
+        self.launcher = Launcher(listener, worker_env, self.events, preload=settings.preload,
+                                 preload_modules=settings.preload_modules)
+        self.statuses = self.launcher.statuses  # exit statuses: reaped here, or reported by the fork server
         self.crashes = 0
         self.restart_at: float | None = None
         self.exit_code: int | None = None
-        self.watcher: Watcher | None = None
+        self.watchers: list[Watcher] = []
 
     # -- the loop -----------------------------------------------------------------------
     def run(self) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, lambda signum, frame: self.events.put(("signal", signum)))
         if self.settings.reload:
-            self.watcher = Watcher(self.settings.reload_paths, lambda paths: self.events.put(("change", paths)),
-                                   templates_reload_themselves=self.settings.templates_auto_reload,
-                                   force_polling=self.settings.force_polling)
-            self.watcher.start()
-            say(f"watching {', '.join(self.shown(p) for p in self.settings.reload_paths)} for changes")
+            self.watchers.append(Watcher(self.settings.reload_paths, lambda paths: self.events.put(("change", paths)),
+                                         templates_reload_themselves=self.settings.templates_auto_reload,
+                                         force_polling=self.settings.force_polling))
+            if self.launcher.preload:
+                self.watchers.append(DependencyWatcher(lambda paths: self.events.put(("deps", paths)),
+                                                       force_polling=self.settings.force_polling))
+            for watcher in self.watchers:
+                watcher.start()
+            say(f"watching {', '.join(self.shown(p) for p in self.settings.reload_paths)} for changes "
+                f"(workers start as a {self.launcher.mode})")
+        self.launcher.start()
         self.start_generation("start")
         while self.exit_code is None:
             try:
@@ -86,6 +96,11 @@ class Supervisor:
         cause = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         self.start_generation(f"{cause} changed")
 
+    def on_deps(self, paths: set[str]) -> None:
+        names = sorted(self.shown(p) for p in paths)
+        self.launcher.rebuild(f"{', '.join(names[:3])} changed")
+        self.start_generation("dependencies changed")
+
     def on_signal(self, signum: int) -> None:
         if signum == signal.SIGHUP:
             self.start_generation("SIGHUP")
@@ -100,7 +115,7 @@ class Supervisor:
         worker.signal_group(signal.SIGKILL)  # whatever the app started goes with it
         worker.close()
         self.housekeeping()
-        status = describe_exit(self.statuses.get(worker.pid))
+        status = describe_exit(self.launcher.exit_status(worker))
         if self.retiring.pop(worker, None) is not None:
             return
         if worker in self.pending:
@@ -128,8 +143,7 @@ class Supervisor:
         self.restart_at = None
         self.pending_since = time.monotonic()
         self.pending_cause = cause
-        self.pending = [spawn(self.listener, self.worker_env, self.events, error=error)
-                        for _ in range(self.settings.processes)]
+        self.pending = [self.launcher.launch(error) for _ in range(self.settings.processes)]
 
     def promote(self) -> None:
         """Swap generations: old workers stop accepting (acknowledged) before new ones accept.
@@ -190,8 +204,8 @@ class Supervisor:
         """Drain every worker (bounded by GRACEFUL_TIMEOUT), then end their groups, then exit."""
         if why:
             say(f"{why}: stopping (in-flight requests get up to {self.settings.graceful_timeout:g}s)")
-        if self.watcher:
-            self.watcher.stop()
+        for watcher in self.watchers:
+            watcher.stop()
         self.discard(self.pending)
         for worker in self.current:
             worker.send(protocol.STOP)
@@ -212,6 +226,7 @@ class Supervisor:
             self.housekeeping()
         for worker in self.retiring:
             worker.signal_group(signal.SIGKILL)
+        self.launcher.stop()
         self.listener.close()
         self.exit_code = code
 

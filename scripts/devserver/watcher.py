@@ -7,6 +7,7 @@ project writes while it runs, so the app can't trigger its own reload loop.
 
 from __future__ import annotations
 
+import sysconfig
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -39,11 +40,27 @@ class SourceFilter(DefaultFilter):
         return super().__call__(change, path)
 
 
+# The quiet window that ends a batch of changes. An editor's save (write, rename, chmod, a
+# backup file) lands within a millisecond or two; measured with bench/debounce.py.
+STEP_MS = 20
+
+
+class DependencyFilter(DefaultFilter):
+    """Requirements files in the project, and packages appearing or going in site-packages."""
+
+    def __call__(self, change, path: str) -> bool:
+        name = Path(path).name
+        return (name.startswith("requirements") and name.endswith(".txt")) or name in ("pyproject.toml", "setup.cfg") \
+            or name.endswith((".dist-info", ".egg-info", ".pth"))
+
+
 class Watcher(threading.Thread):
     """Calls `on_change(paths)` with each batch of changed files, until stop()."""
 
+    recursive = True
+
     def __init__(self, paths, on_change: Callable[[set[str]], None], *, templates_reload_themselves: bool,
-                 force_polling: bool | None, step_ms: int = 50):
+                 force_polling: bool | None, step_ms: int = STEP_MS):
         super().__init__(name="watcher", daemon=True)
         self.paths = [str(p) for p in paths]
         self.on_change = on_change
@@ -56,7 +73,7 @@ class Watcher(threading.Thread):
         try:
             for changes in watch(*self.paths, watch_filter=self.filter, stop_event=self.stop_event,
                                  step=self.step_ms, force_polling=self.force_polling,
-                                 raise_interrupt=False):
+                                 recursive=self.recursive, raise_interrupt=False):
                 self.on_change({path for _, path in changes})
         except Exception as exc:  # a watcher failure must not take the server down
             say(f"error: watching files stopped ({exc}); restart to reload again. If this says "
@@ -64,3 +81,20 @@ class Watcher(threading.Thread):
 
     def stop(self) -> None:
         self.stop_event.set()
+
+
+class DependencyWatcher(Watcher):
+    """Watches what the preloaded fork server depends on: the project's requirements files and the
+    top level of site-packages (an install or upgrade adds or removes a *.dist-info there).
+
+    Not recursive: site-packages holds thousands of directories, each an inotify watch.
+    """
+
+    recursive = False
+
+    def __init__(self, on_change: Callable[[set[str]], None], *, force_polling: bool | None):
+        paths = {Path.cwd()} | {Path(sysconfig.get_path(key)) for key in ("purelib", "platlib")}
+        super().__init__(sorted(p for p in paths if p.is_dir()), on_change, templates_reload_themselves=False,
+                         force_polling=force_polling, step_ms=200)
+        self.name = "dependency-watcher"
+        self.filter = DependencyFilter()

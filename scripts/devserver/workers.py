@@ -70,18 +70,23 @@ class Worker:
         self.control.close()
 
 
+def child_env(listener: socket.socket, control: socket.socket, env: dict[str, str]) -> dict[str, str]:
+    """The environment of a process started by the supervisor: ours, the settings, the two descriptors."""
+    return {**os.environ, **env,
+            protocol.LISTEN_FD_ENV: str(listener.fileno()),
+            protocol.CONTROL_FD_ENV: str(control.fileno()),
+            "PYTHONPATH": os.pathsep.join(filter(None, [SCRIPTS_DIR, os.environ.get("PYTHONPATH")]))}
+
+
 def spawn(listener: socket.socket, env: dict[str, str], events: SimpleQueue, *, error: str | None = None) -> Worker:
     """A fresh interpreter running devserver.worker, with the listening socket and a control socket."""
     ours, theirs = socket.socketpair()
-    child_env = {**os.environ, **env,
-                 protocol.LISTEN_FD_ENV: str(listener.fileno()),
-                 protocol.CONTROL_FD_ENV: str(theirs.fileno()),
-                 "PYTHONPATH": os.pathsep.join(filter(None, [SCRIPTS_DIR, os.environ.get("PYTHONPATH")]))}
+    worker_env = child_env(listener, theirs, env)
     if error:
-        child_env[protocol.ERROR_ENV] = error
+        worker_env[protocol.ERROR_ENV] = error
     process = subprocess.Popen(
         [sys.executable, "-m", "devserver.worker"],
-        env=child_env,
+        env=worker_env,
         pass_fds=(listener.fileno(), theirs.fileno()),
         start_new_session=True,  # its own process group, and Ctrl-C in a terminal reaches only the supervisor
     )

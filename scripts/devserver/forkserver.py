@@ -1,0 +1,124 @@
+"""The preloaded template process: pays for gevent, Flask, Werkzeug and Jinja once, then forks workers.
+
+Most of a worker's start is importing those packages with monkey-patching (~0.5 s);
+a fork of a process that already has them, plus importing the user's app, takes
+tens of milliseconds. This process never imports anything from the user's source
+tree, so every forked worker imports the app fresh: nothing of one worker reaches
+the next.
+
+Its own loop uses the unpatched blocking select/fork/waitpid and starts no greenlet
+and no thread, so a forked child carries no gevent state but what gevent.reinit()
+resets. Talks to the supervisor over its control socket:
+  <- "fork" (+ the new worker's control socket, by SCM_RIGHTS)   -> "forked PID"
+  <- "fork-error MESSAGE" (same, for an error-page worker)        -> "forked PID"
+  -> "ready" once preloaded; "exit PID STATUS" when a worker ends; "preload-failed MODULE: ERROR"
+"""
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import importlib  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import sys  # noqa: E402
+
+import flask  # noqa: E402, F401  - the point of this process: imported once, shared by every fork
+import flask.cli  # noqa: E402, F401
+import gevent  # noqa: E402
+import gevent.pywsgi  # noqa: E402, F401
+import jinja2  # noqa: E402, F401
+import werkzeug.debug  # noqa: E402, F401
+
+from devserver import protocol, worker  # noqa: E402
+
+real_select = monkey.get_original("select", "select")
+real_fork = monkey.get_original("os", "fork")
+real_waitpid = monkey.get_original("os", "waitpid")
+RealSocket = monkey.get_original("socket", "socket")
+# gevent's patched signal.signal hands SIGCHLD to libev's child watcher, which needs a running
+# hub; this loop runs none, so it installs its handlers with the original function.
+real_signal = monkey.get_original("signal", "signal")
+
+PRELOAD_MODULES_ENV = "DEVSERVER_PRELOAD_MODULES"
+
+
+def preload_extras(control) -> None:
+    for name in filter(None, os.environ.get(PRELOAD_MODULES_ENV, "").split(",")):
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - tell the supervisor, which falls back to spawning
+            control.sendall(f"preload-failed {name}: {type(exc).__name__}: {exc}\n".encode())
+            sys.exit(1)
+
+
+def become_worker(listen_fd: int, worker_control_fd: int, error: str | None, own_fds: list[int]) -> None:
+    """In the forked child: shed everything of the fork server, then run the ordinary worker."""
+    code = 1
+    try:
+        os.setsid()  # a process group of its own: the supervisor ends it and what it starts together
+        signal.set_wakeup_fd(-1)
+        real_signal(signal.SIGCHLD, signal.SIG_DFL)
+        for fd in own_fds:
+            os.close(fd)
+        gevent.reinit()
+        if error:
+            os.environ[protocol.ERROR_ENV] = error
+        code = worker.serve(listen_fd, worker_control_fd)
+    except BaseException:  # noqa: BLE001 - a child must never return into the fork server's loop
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def main() -> None:
+    listen_fd = int(os.environ[protocol.LISTEN_FD_ENV])
+    control = RealSocket(fileno=int(os.environ[protocol.CONTROL_FD_ENV]))
+    preload_extras(control)
+    # SIGCHLD wakes select() through this pipe, so exits are reported at once.
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    real_signal(signal.SIGCHLD, lambda *_: None)
+    real_signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when this process ends
+    control.sendall(b"ready\n")
+    while True:
+        readable, _, _ = real_select([control, wake_r], [], [])
+        if wake_r in readable:
+            os.read(wake_r, 512)
+            report_exits(control)
+        if control in readable:
+            message, fds, _, _ = socket.recv_fds(control, 4096, 1)  # one message: a SOCK_SEQPACKET pair
+            if not message:
+                return  # the supervisor is gone
+            word, _, rest = message.decode().strip().partition(" ")
+            if word not in ("fork", "fork-error") or len(fds) != 1:
+                for fd in fds:
+                    os.close(fd)
+                continue
+            pid = real_fork()
+            if pid == 0:
+                become_worker(listen_fd, fds[0], rest if word == "fork-error" else None,
+                              [control.fileno(), wake_r, wake_w])
+            os.close(fds[0])
+            control.sendall(f"forked {pid}\n".encode())
+
+
+def report_exits(control) -> None:
+    while True:
+        try:
+            pid, status = real_waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        control.sendall(f"exit {pid} {os.waitstatus_to_exitcode(status)}\n".encode())
+
+
+if __name__ == "__main__":
+    main()
