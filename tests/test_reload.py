@@ -2,6 +2,7 @@
 
 import threading
 
+import editor_saves
 import pytest
 import requests
 
@@ -149,3 +150,19 @@ def test_reload_off_watches_nothing(devserver):
     except AssertionError:
         reloaded = False
     assert not reloaded
+
+
+@pytest.mark.parametrize("save", editor_saves.STYLES, ids=lambda f: f.__name__)
+def test_an_editor_save_is_one_reload(devserver, save):
+    """A save is several file operations; the watcher's quiet window must make them one reload.
+    A second, different file saved afterwards shows the first save produced no straggler reload."""
+    server = devserver(ACCESS_LOG="0")
+    views = server.project / "app" / "views.py"
+    save(views, views.read_text() + "\n# saved once\n")
+    server.wait_reloads(1)
+    (server.project / "app" / "config.py").write_text((server.project / "app" / "config.py").read_text() + "\n")
+    wait_for(lambda: "app/config.py changed" in server.log(), 10, message="the second file's reload")
+    lines = [line for line in server.log().splitlines() if "reloaded in" in line]
+    assert len(lines) == 2, lines
+    assert lines[0].endswith("app/views.py changed") and lines[1].endswith("app/config.py changed")
+    assert server.get("/").status_code == 200
