@@ -48,10 +48,17 @@ class Contender:
 
 def contenders(port: int) -> list[Contender]:
     py = sys.executable
-    quiet = {"ACCESS_LOG": "0", "FLASK_DEBUG": "1", "PORT": str(port)}
+    bin_dir = Path(py).parent
+    ours = {"ACCESS_LOG": "0", "FLASK_DEBUG": "1", "PORT": str(port)}
     return [
-        Contender("devserver", [py, "scripts/entrypoint.py"], {**quiet, "PRELOAD": "0"}),
+        Contender("devserver (preloaded fork)", [py, "scripts/entrypoint.py"], {**ours, "PRELOAD": "1"}),
+        Contender("devserver PRELOAD=0 (spawn)", [py, "scripts/entrypoint.py"], {**ours, "PRELOAD": "0"}),
         Contender("flask run --debug", [py, "-m", "flask", "--app", "app", "run", "--debug", "--port", str(port)]),
+        Contender("gunicorn -k gevent --reload", [str(bin_dir / "gunicorn"), "-k", "gevent", "--reload",
+                                                  "-b", f"127.0.0.1:{port}", "app:create_app()"],
+                  available=(bin_dir / "gunicorn").exists()),
+        Contender("watchfiles CLI + gevent server",
+                  [str(bin_dir / "watchfiles"), f"{py} {ROOT / 'bench' / 'naive_gevent_server.py'} {port}", "app"]),
     ]
 
 
@@ -172,10 +179,13 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="contender names to run (default: all)")
     args = parser.parse_args()
     rows = []
-    for contender in contenders(free_port()):
-        if args.only and contender.name not in args.only:
+    port = free_port()  # contenders run one after another, each stopped before the next starts
+    for contender in contenders(port):
+        if args.only and not any(name in contender.name for name in args.only):
             continue
-        port = int(contender.env.get("PORT") or contender.command[-1])
+        if not contender.available:
+            print(f"skipping {contender.name}: not installed (make install)")
+            continue
         print(f"running {contender.name} ({args.edits} edits, {args.clients} keep-alive clients)...", flush=True)
         result = run_contender(contender, args.edits, args.clients, port)
         rows.append((contender.name, result))

@@ -1,0 +1,16 @@
+"""The design's naive version, for bench/reload.py: a gevent server the watchfiles CLI restarts.
+
+    watchfiles 'python bench/naive_gevent_server.py PORT' app
+"""
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import sys  # noqa: E402
+
+from gevent.pywsgi import WSGIServer  # noqa: E402
+
+from app import create_app  # noqa: E402
+
+WSGIServer(("127.0.0.1", int(sys.argv[1])), create_app(), log=None).serve_forever()
