@@ -7,7 +7,10 @@ from gevent import monkey
 
 monkey.patch_all()
 
+import os  # noqa: E402
 import sys  # noqa: E402
+
+sys.path.insert(0, os.getcwd())  # the project copy the benchmark runs in
 
 from gevent.pywsgi import WSGIServer  # noqa: E402
 

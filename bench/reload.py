@@ -134,7 +134,12 @@ def run_contender(contender: Contender, edits: int, clients: int, port: int) -> 
                                    start_new_session=True)
         url = f"http://127.0.0.1:{port}/version"
         try:
-            wait(lambda: requests.get(url, timeout=1).text == "0", 30)
+            try:
+                wait(lambda: requests.get(url, timeout=1).text == "0", 30)
+            except TimeoutError:
+                log.flush()
+                tail = (workdir / "server.log").read_text(errors="replace")[-600:]
+                return Result(errors=[f"did not start within 30 s; its log ends:\n{tail}"])
             with Pollers(url, clients) as pollers:
                 for n in range(1, edits + 1):
                     time.sleep(0.3)  # let the previous reload settle (old worker retired) before the next edit
@@ -192,6 +197,9 @@ def main() -> None:
     reference = next((statistics.median(r.latencies) for n, r in rows if n == "flask run --debug"), None)
     print(f"\n{'contender':<34}{'median ms':>10}{'p90 ms':>9}{'vs flask':>10}{'requests':>10}{'failed':>8}{'stale':>7}")
     for name, r in rows:
+        if not r.latencies:
+            print(f"{name:<34}  failed: {r.errors[0] if r.errors else 'no result'}")
+            continue
         median = statistics.median(r.latencies)
         ratio = f"{median / reference:.2f}x" if reference else "-"
         print(f"{name:<34}{median * 1000:>10.0f}{percentile(r.latencies, 0.9) * 1000:>9.0f}{ratio:>10}"
