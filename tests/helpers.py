@@ -77,11 +77,13 @@ class DevServer:
                     "PYTHONUNBUFFERED": "1", **env}
         self.log_path = project / "server.log"
         self.process: subprocess.Popen | None = None
+        self.process_prefix: list[str] = []  # e.g. unshare, to run the server as PID 1
         self.url = f"http://127.0.0.1:{self.port}"
 
     def start(self, wait: bool = True) -> DevServer:
         self.log_file = open(self.log_path, "wb")
-        self.process = subprocess.Popen([sys.executable, str(self.project / "scripts" / "entrypoint.py")],
+        self.process = subprocess.Popen([*self.process_prefix, sys.executable,
+                                         str(self.project / "scripts" / "entrypoint.py")],
                                         env=self.env, stdout=self.log_file, stderr=subprocess.STDOUT,
                                         cwd="/")  # any directory works: it finds the project itself
         if wait:
@@ -108,6 +110,7 @@ class DevServer:
         path.write_text(text.replace(old, new, 1))
 
     def append(self, relative: str, text: str) -> None:
+        """Add to a file (before start(): part of the app from the first worker on)."""
         with open(self.project / relative, "a") as f:
             f.write(text)
 

@@ -1,13 +1,17 @@
 """gevent's concurrency, the debugger's on/off behaviour, and stopping."""
 
+import os
+import shutil
 import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import pytest
 import requests
 
-from helpers import wait_for
+from helpers import DevServer, processes_with_marker, wait_for
 
 # Records that a request is inside the app, then blocks: tests poll the file, not a clock.
 SLOW = '''
@@ -158,3 +162,67 @@ def _alive(pid: int) -> bool:
             return f.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_as_pid_1_it_reaps_orphans_the_app_leaves(project, tmp_path):
+    """In a PID namespace of its own the supervisor is PID 1: orphans are re-parented to it and
+    must not pile up as zombies (as under `docker run` without --init)."""
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        pytest.skip("needs unshare and root for a PID namespace")
+    server = DevServer(project, FLASK_DEBUG="0")
+    server.append("app/views.py", ORPHANS)
+    server.process_prefix = ["unshare", "--pid", "--fork", "--kill-child"]
+    server.start()
+    supervisor = wait_for(lambda: _child_named(server.process.pid, "python"), 10, message="the supervisor")
+    nspid = next(line for line in Path(f"/proc/{supervisor}/status").read_text().splitlines()
+                 if line.startswith("NSpid:"))
+    assert nspid.split()[-1] == "1", nspid  # its PID inside the namespace
+    for _ in range(5):
+        assert server.get("/orphan").status_code == 200
+    # Each orphan (a sleep of 0.2 s) is re-parented to PID 1 and exits: nothing may stay a zombie.
+    wait_for(lambda: not _zombie_children(supervisor) and _orphans_gone(server), 10,
+             message="orphans reaped")
+    os.kill(supervisor, signal.SIGTERM)  # what `docker stop` does to PID 1 (unshare forwards nothing)
+    assert server.process.wait(10) == 0
+    server.stop()
+    assert not server.kill_leftovers()
+
+
+ORPHANS = '''
+
+@bp.get("/orphan")
+def orphan():
+    import subprocess
+    subprocess.run(["sh", "-c", "sleep 0.2 &"], check=True)  # sh exits; its sleep is orphaned
+    return "ok"
+'''
+
+
+def _child_named(parent: int, name: str) -> int | None:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if f"({name}" in stat and int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                return int(entry.name)
+    return None
+
+
+def _zombie_children(parent: int) -> list[int]:
+    zombies = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] == "Z" and int(fields[1]) == parent:
+                zombies.append(int(entry.name))
+    return zombies
+
+
+def _orphans_gone(server) -> bool:
+    return not any(b"sleep" in Path(f"/proc/{pid}/cmdline").read_bytes()
+                   for pid in processes_with_marker(server.marker) if Path(f"/proc/{pid}").exists())

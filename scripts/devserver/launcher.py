@@ -154,7 +154,7 @@ class Launcher:
         while worker.pid not in self.statuses and time.monotonic() < deadline:
             self.statuses.update(reap())
             time.sleep(0.005)
-        return self.statuses.get(worker.pid)
+        return self.statuses.pop(worker.pid, None)
 
     def stop(self) -> None:
         if self.server:

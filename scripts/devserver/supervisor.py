@@ -188,6 +188,10 @@ class Supervisor:
 
     def housekeeping(self) -> None:
         self.statuses.update(reap())
+        # Keep only what on_gone will read: as PID 1 every orphan in the container is reaped here too.
+        tracked = {w.pid for w in (*self.current, *self.pending, *self.retiring)}
+        for pid in [pid for pid in self.statuses if pid not in tracked]:
+            del self.statuses[pid]
         now = time.monotonic()
         for worker, deadline in list(self.retiring.items()):
             if now >= deadline:
