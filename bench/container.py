@@ -18,14 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import requests
+from reload import ROOT, ROUTE, timed_edits  # bench/ is on sys.path when this runs as a script
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "docker")]
 
 from stack import Stack  # noqa: E402
-
-ROUTE = '\n\n@bp.get("/version")\ndef version():\n    return "{n}"\n'
 
 
 def run(preload: str, edits: int) -> dict[str, float]:
@@ -42,19 +39,7 @@ def run(preload: str, edits: int) -> dict[str, float]:
         to_healthy = time.monotonic() - start
         size = int(subprocess.run(["docker", "image", "inspect", "-f", "{{.Size}}", f"{stack.name}-web:dev"],
                                   capture_output=True, text=True, check=True).stdout)
-        session, url, latencies = requests.Session(), stack.url + "/version", []
-        for n in range(1, edits + 1):
-            time.sleep(0.3)
-            t0 = time.monotonic()
-            views.write_text(base + ROUTE.format(n=n))
-            deadline = t0 + 30
-            while time.monotonic() < deadline:
-                try:
-                    if session.get(url, timeout=5).text == str(n):
-                        break
-                except requests.RequestException:
-                    pass
-            latencies.append(time.monotonic() - t0)
+        latencies = timed_edits(views, base, stack.url + "/version", edits)
         return {"size_mb": size / 1e6, "to_healthy": to_healthy, "median": statistics.median(latencies),
                 "p90": sorted(latencies)[int(0.9 * (len(latencies) - 1))]}
     finally:

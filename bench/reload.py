@@ -172,6 +172,18 @@ def wait(predicate, timeout: float) -> None:
     raise TimeoutError("timed out")
 
 
+def timed_edits(views: Path, base: str, url: str, edits: int) -> list[float]:
+    """One client: edit the route, time until it serves the new version, N times (settling between)."""
+    session, latencies = requests.Session(), []
+    for n in range(1, edits + 1):
+        time.sleep(0.3)
+        start = time.monotonic()
+        views.write_text(base + ROUTE.format(n=n))
+        wait(lambda n=n: session.get(url, timeout=5).text == str(n), 60)
+        latencies.append(time.monotonic() - start)
+    return latencies
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]

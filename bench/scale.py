@@ -22,8 +22,8 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-ROUTE = '\n\n@bp.get("/version")\ndef version():\n    return "{n}"\n'
+from reload import ROOT, ROUTE, timed_edits, wait  # bench/ is on sys.path when this runs as a script
+
 CLOCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -61,16 +61,9 @@ def measure(files: int, node_modules: int, edits: int) -> dict[str, float]:
                                    stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
         try:
             url = f"http://127.0.0.1:{port}/version"
-            until(lambda: requests.get(url, timeout=1).text == "0")
+            wait(lambda: requests.get(url, timeout=1).text == "0", 60)
             startup = time.monotonic() - start
-            latencies = []
-            session = requests.Session()
-            for n in range(1, edits + 1):
-                time.sleep(0.3)
-                t0 = time.monotonic()
-                views.write_text(base + ROUTE.format(n=n))
-                until(lambda n=n: session.get(url, timeout=5).text == str(n))
-                latencies.append(time.monotonic() - t0)
+            latencies = timed_edits(views, base, url, edits)
             time.sleep(1.5)  # let the last old worker retire
             before, t0 = cpu_seconds(process.pid), time.monotonic()
             time.sleep(5)
@@ -81,18 +74,6 @@ def measure(files: int, node_modules: int, edits: int) -> dict[str, float]:
         return {"startup": startup, "median": statistics.median(latencies), "idle_cpu": idle_cpu}
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def until(predicate, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.002)
-    raise TimeoutError
 
 
 def main() -> None:

@@ -2,11 +2,12 @@
 
 import threading
 
-import editor_saves
 import pytest
 import requests
 
 from helpers import wait_for
+
+import editor_saves
 
 # The key behaviours hold whether workers are forked from the preloaded process or spawned fresh.
 both_launch_modes = pytest.mark.parametrize("preload", ["1", "0"], ids=["preloaded", "spawned"])
