@@ -29,6 +29,7 @@ from devserver.workers import Worker, describe_exit, reap
 
 TICK = 0.25  # seconds between housekeeping rounds (reaping, deadlines) when nothing happens
 DRAIN_ACK_TIMEOUT = 1.0  # how long an old worker may take to stop accepting
+RETIRE_MARGIN = 2.0  # past GRACEFUL_TIMEOUT: the worker's 1 s relay linger, then 1 s to exit, then SIGKILL
 CRASH_BACKOFF_MAX = 10.0
 STABLE_AFTER = 30.0  # a worker that lived this long resets the crash back-off
 
@@ -114,10 +115,9 @@ class Supervisor:
     def on_gone(self, worker: Worker) -> None:
         worker.signal_group(signal.SIGKILL)  # whatever the app started goes with it
         worker.close()
-        self.housekeeping()
-        status = describe_exit(self.launcher.exit_status(worker))
         if self.retiring.pop(worker, None) is not None:
-            return
+            return  # retired as planned; its exit status is pruned by housekeeping
+        status = describe_exit(self.launcher.exit_status(worker))
         if worker in self.pending:
             self.discard(self.pending)
             if worker.error_only:  # the error page itself failed: that is our bug, not the user's
@@ -162,7 +162,7 @@ class Supervisor:
             worker.send(protocol.DRAIN)
         for worker in old:
             worker.draining.wait(DRAIN_ACK_TIMEOUT)
-            self.retire(worker, self.settings.graceful_timeout + 1 + 1)  # +1 s relay linger
+            self.retire(worker, self.settings.graceful_timeout + RETIRE_MARGIN)
         for worker in new:
             worker.send(protocol.SERVE)
         self.current = new
