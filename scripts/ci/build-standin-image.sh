@@ -7,6 +7,7 @@ name=${1:?usage: build-standin-image.sh IMAGE_NAME}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 if ! command -v debootstrap >/dev/null 2>&1; then
+    apt-get update -qq  # a machine that already had Docker may never have fetched the package lists
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
 fi
 root=$(mktemp -d)
