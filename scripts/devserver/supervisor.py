@@ -14,6 +14,7 @@ A reload overlaps: the old worker serves until the new one has imported the app.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import time
@@ -171,6 +172,8 @@ class Supervisor:
             host = f"[{self.settings.host}]" if ":" in self.settings.host else self.settings.host
             say(f"serving {self.settings.flask_app} on http://{host}:{self.settings.port} "
                 f"({len(new)} worker{'s' if len(new) > 1 else ''}, ready in {elapsed:.0f} ms)")
+            if os.environ.get("PUBLIC_URL"):  # set by compose: where the published port is on the host
+                say(f"open {os.environ['PUBLIC_URL']} in your browser")
         elif ok and not any(w.error_only for w in new):
             say(f"reloaded in {elapsed:.0f} ms: {self.pending_cause}")
         if not ok:

@@ -14,6 +14,7 @@ def test_stack_is_healthy_and_serves_the_page(stack):
     page = stack.get("/")
     assert page.status_code == 200 and "It works." in page.text
     assert stack.get("/healthz").json()["status"] == "ok"
+    assert f"open http://127.0.0.1:{stack.port} in your browser" in stack.logs()
 
 
 def test_host_edit_is_served_from_the_container_with_no_failed_request(stack):
