@@ -15,6 +15,11 @@ fi
 
 if ! docker info >/dev/null 2>&1; then
     log "starting dockerd"
+    if ! pgrep -x dockerd >/dev/null; then
+        # A daemon killed without cleanup (a machine handed back mid-run) leaves pid files that
+        # make the next dockerd refuse to start.
+        rm -f /var/run/docker.pid /var/run/docker/containerd/containerd.pid
+    fi
     mkdir -p /var/log
     nohup dockerd >/var/log/dockerd.log 2>&1 &
     for _ in $(seq 1 60); do
