@@ -15,11 +15,13 @@ fi
 
 if ! docker info >/dev/null 2>&1; then
     log "starting dockerd"
-    if ! pgrep -x dockerd >/dev/null; then
-        # A daemon killed without cleanup (a machine handed back mid-run) leaves pid files that
-        # make the next dockerd refuse to start.
-        rm -f /var/run/docker.pid /var/run/docker/containerd/containerd.pid
-    fi
+    # A daemon killed without cleanup (a machine handed back mid-run) leaves pid files that make
+    # the next dockerd refuse to start: drop them when their process is gone or a zombie.
+    for pidfile in /var/run/docker.pid /var/run/docker/containerd/containerd.pid; do
+        [ -f "$pidfile" ] || continue
+        state=$(awk '{print $3}' "/proc/$(cat "$pidfile")/stat" 2>/dev/null || true)
+        if [ -z "$state" ] || [ "$state" = Z ]; then rm -f "$pidfile"; fi
+    done
     mkdir -p /var/log
     nohup dockerd >/var/log/dockerd.log 2>&1 &
     for _ in $(seq 1 60); do
