@@ -41,11 +41,8 @@ RealSocket = monkey.get_original("socket", "socket")
 # hub; this loop runs none, so it installs its handlers with the original function.
 real_signal = monkey.get_original("signal", "signal")
 
-PRELOAD_MODULES_ENV = "DEVSERVER_PRELOAD_MODULES"
-
-
 def preload_extras(control) -> None:
-    for name in filter(None, os.environ.get(PRELOAD_MODULES_ENV, "").split(",")):
+    for name in filter(None, os.environ.get(protocol.PRELOAD_MODULES_ENV, "").split(",")):
         try:
             importlib.import_module(name)
         except Exception as exc:  # noqa: BLE001 - tell the supervisor, which falls back to spawning

@@ -11,14 +11,13 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from queue import Empty, SimpleQueue
 
+from devserver import protocol
 from devserver.log import say
-from devserver.workers import Worker, child_env, reap, spawn
+from devserver.workers import Worker, reap, spawn, start_child
 
 READY_TIMEOUT = 15.0  # importing the preloaded packages, on a slow machine
 FORK_TIMEOUT = 5.0
@@ -39,12 +38,7 @@ class ForkServer:
         self.failure: str | None = None
         self.replies: SimpleQueue = SimpleQueue()
         self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "devserver.forkserver"],
-            env=child_env(listener, theirs, env), pass_fds=(listener.fileno(), theirs.fileno()),
-            start_new_session=True)
-        self.process.returncode = 0  # reaped by the supervisor's reap(), not by Popen
-        theirs.close()
+        self.pid = start_child("devserver.forkserver", listener, theirs, env)
         threading.Thread(target=self._read, name="forkserver", daemon=True).start()
 
     def _read(self) -> None:
@@ -89,7 +83,7 @@ class ForkServer:
 
     def stop(self) -> None:
         try:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            os.killpg(self.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
         self.control.close()
@@ -99,7 +93,7 @@ class Launcher:
     def __init__(self, listener: socket.socket, env: dict[str, str], events: SimpleQueue, *,
                  preload: bool, preload_modules: tuple[str, ...]):
         self.listener = listener
-        self.env = {**env, "DEVSERVER_PRELOAD_MODULES": ",".join(preload_modules)}
+        self.env = {**env, protocol.PRELOAD_MODULES_ENV: ",".join(preload_modules)}
         self.events = events
         self.preload = preload and hasattr(os, "fork")
         self.statuses: dict[int, int] = {}

@@ -9,6 +9,8 @@ LISTEN_FD_ENV = "DEVSERVER_LISTEN_FD"
 CONTROL_FD_ENV = "DEVSERVER_CONTROL_FD"
 # Set by the supervisor when a worker must only serve an error (nothing to import).
 ERROR_ENV = "DEVSERVER_ERROR"
+# Extra modules the fork server imports once (PRELOAD=a,b), comma-separated.
+PRELOAD_MODULES_ENV = "DEVSERVER_PRELOAD_MODULES"
 
 # worker -> supervisor
 LOADED_OK = "loaded ok"

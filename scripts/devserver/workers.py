@@ -78,22 +78,24 @@ def child_env(listener: socket.socket, control: socket.socket, env: dict[str, st
             "PYTHONPATH": os.pathsep.join(filter(None, [SCRIPTS_DIR, os.environ.get("PYTHONPATH")]))}
 
 
+def start_child(module: str, listener: socket.socket, control: socket.socket, env: dict[str, str]) -> int:
+    """Start `python -m module` with the listening socket and its end of a control socket; returns its pid.
+
+    It leads a new session: its own process group, and Ctrl-C in a terminal reaches only the supervisor.
+    """
+    process = subprocess.Popen([sys.executable, "-m", module], env=child_env(listener, control, env),
+                               pass_fds=(listener.fileno(), control.fileno()), start_new_session=True)
+    control.close()  # the child's end, now the child's alone
+    # The supervisor reaps every child itself (it may be PID 1), so Popen must not wait for this one.
+    process.returncode = 0
+    return process.pid
+
+
 def spawn(listener: socket.socket, env: dict[str, str], events: SimpleQueue, *, error: str | None = None) -> Worker:
     """A fresh interpreter running devserver.worker, with the listening socket and a control socket."""
     ours, theirs = socket.socketpair()
-    worker_env = child_env(listener, theirs, env)
-    if error:
-        worker_env[protocol.ERROR_ENV] = error
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devserver.worker"],
-        env=worker_env,
-        pass_fds=(listener.fileno(), theirs.fileno()),
-        start_new_session=True,  # its own process group, and Ctrl-C in a terminal reaches only the supervisor
-    )
-    theirs.close()
-    # The supervisor reaps every child itself (it may be PID 1), so Popen must not wait for this one.
-    process.returncode = 0
-    return Worker(process.pid, ours, events, error_only=bool(error))
+    pid = start_child("devserver.worker", listener, theirs, {**env, protocol.ERROR_ENV: error} if error else env)
+    return Worker(pid, ours, events, error_only=bool(error))
 
 
 def reap() -> dict[int, int]:
