@@ -65,6 +65,21 @@ def processes_with_marker(marker: str) -> list[int]:
     return found
 
 
+def process_table() -> dict[int, tuple[str, str, int]]:
+    """pid -> (command name, state letter, parent pid), read from /proc/*/stat."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # exited while we looked
+            name, rest = stat.split(" (", 1)[1].rsplit(")", 1)
+            fields = rest.split()
+            table[int(entry.name)] = (name, fields[0], int(fields[1]))
+    return table
+
+
 class DevServer:
     """`python scripts/entrypoint.py` on a project copy, with its log in a file."""
 

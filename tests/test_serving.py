@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from helpers import DevServer, processes_with_marker, wait_for
+from helpers import DevServer, process_table, processes_with_marker, wait_for
 
 # Records that a request is inside the app, then blocks: tests poll the file, not a clock.
 SLOW = '''
@@ -157,11 +157,8 @@ def spawn():
 
 
 def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
+    entry = process_table().get(pid)
+    return entry is not None and entry[1] != "Z"
 
 
 def test_as_pid_1_it_reaps_orphans_the_app_leaves(project, tmp_path):
@@ -199,28 +196,11 @@ def orphan():
 
 
 def _child_named(parent: int, name: str) -> int | None:
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if f"({name}" in stat and int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-                return int(entry.name)
-    return None
+    return next((pid for pid, (comm, _, ppid) in process_table().items() if ppid == parent and comm == name), None)
 
 
 def _zombie_children(parent: int) -> list[int]:
-    zombies = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[0] == "Z" and int(fields[1]) == parent:
-                zombies.append(int(entry.name))
-    return zombies
+    return [pid for pid, (_, state, ppid) in process_table().items() if state == "Z" and ppid == parent]
 
 
 def _orphans_gone(server) -> bool:
