@@ -1,4 +1,4 @@
-"""The file operations of common editors' saves, replayed for tests and bench/debounce.py."""
+"""The file operations of common editors' saves, replayed by the tests and the benchmarks."""
 
 import os
 from pathlib import Path

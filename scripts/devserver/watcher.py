@@ -41,7 +41,8 @@ class SourceFilter(DefaultFilter):
 
 
 # The quiet window that ends a batch of changes. An editor's save (write, rename, chmod, a
-# backup file) lands within a millisecond or two; measured with bench/debounce.py.
+# backup file) lands within a millisecond or two (measured by replaying the saves of
+# tests/editor_saves.py one after another).
 STEP_MS = 20
 
 

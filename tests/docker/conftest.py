@@ -14,7 +14,7 @@ from stack import Stack, docker_works
 @pytest.fixture(scope="session", autouse=True)
 def require_docker():
     if not docker_works():
-        message = "no working Docker engine with compose v2 (run .ci/run, or start Docker)"
+        message = "no working Docker engine with compose v2 (start Docker)"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"{message}: under CI=true the Docker tests must run", pytrace=False)
         pytest.skip(message)
