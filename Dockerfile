@@ -3,8 +3,11 @@
 #   prod - the same gevent workers, several processes, no reload, no debugger, source baked in
 # `docker build .` gives prod (the last stage): the safe default.
 
-# The official image by default; CI machines that reach no registry pass a stand-in
-# built from Debian packages (scripts/ci/build-standin-image.sh).
+# The official image by default; any Python 3.11+ image with venv will do.
+# template-only:begin
+# This template's CI reaches no registry and passes a stand-in built from Debian packages
+# (scripts/ci/build-standin-image.sh).
+# template-only:end
 ARG PYTHON_IMAGE=python:3.13-slim
 
 FROM ${PYTHON_IMAGE} AS base

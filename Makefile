@@ -6,10 +6,29 @@ BIN := $(VENV)/bin
 COMPOSE ?= docker compose
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test lint bench up down logs shell build clean
+.PHONY: help install dev test lint up down logs shell build clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# template-only:begin
+.PHONY: new bench
+# Only values given on make's command line count: an environment variable such as the NAME
+# that WSL sets must not name a project. They reach the script through the environment, so no
+# quoting of theirs can break the command; the script checks them all before writing anything.
+command_line = $(if $(filter command line,$(origin $(1))),$($(1)))
+new: export NEW_NAME = $(call command_line,NAME)
+new: export NEW_DEST = $(call command_line,DEST)
+new: export NEW_PYTHON_VERSION = $(call command_line,PYTHON_VERSION)
+new: export NEW_PORT = $(call command_line,PORT)
+new: install ## start a project from this template: make new NAME=my-shop DEST=../my-shop [PYTHON_VERSION=3.13] [PORT=5000]
+	@$(BIN)/python scripts/template/new_project.py --name="$$NEW_NAME" --dest="$$NEW_DEST" \
+		--python-version="$$NEW_PYTHON_VERSION" --port="$$NEW_PORT"
+
+bench: install ## measure reload latency and failed requests against the alternatives
+	$(BIN)/pip install -q -r bench/requirements.txt
+	$(BIN)/python bench/reload.py
+# template-only:end
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,16 +38,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 install: $(VENV)/.installed ## create .venv with the pinned dependencies
 
 dev: install ## run the dev server on this machine (reads .env; debug on unless .env says otherwise)
-	set -a; [ ! -f .env ] || . ./.env; set +a; FLASK_DEBUG=$${FLASK_DEBUG:-1} $(BIN)/python scripts/entrypoint.py
+	set -a; [ ! -f .env ] || . ./.env; set +a; PORT=$${PORT:-5000} FLASK_DEBUG=$${FLASK_DEBUG:-1} $(BIN)/python scripts/entrypoint.py
 
 test: install ## run every test: the host tests, then the Docker ones (needs a Docker engine)
 	$(BIN)/python -m pytest
 
 lint: install ## check style and common bugs with ruff
 	$(BIN)/ruff check .
-
-bench: install ## measure reload latency and failed requests against the alternatives
-	$(BIN)/python bench/reload.py
 
 up: ## build and start the dev stack in the foreground (Ctrl-C stops it)
 	$(COMPOSE) up --build

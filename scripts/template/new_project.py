@@ -1,0 +1,109 @@
+"""`make new NAME=… DEST=…`: a new project from this template, with a git history of its own.
+
+copier does the work: it asks nothing here (every answer comes from make's variables), checks
+the answers against copier.yml's validators, renders the twins and records the answers for
+`copier update`. This script adds what copier leaves to its caller: refusing a DEST that is
+not empty (copier would write into it, as `copier update` must), putting copier's errors in
+the words of `make new`, and the first commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import copier
+
+TEMPLATE = Path(__file__).resolve().parents[2]
+# copier's question names, as make's variables spell them.
+VARIABLES = {"project_name": "NAME", "python_version": "PYTHON_VERSION", "port": "PORT"}
+USAGE = "make new NAME=my-shop DEST=../my-shop [PYTHON_VERSION=3.13] [PORT=5000]"
+# Used only when git has no user.name/user.email: the commit is made anyway, and the user told.
+FALLBACK_IDENTITY = ["-c", "user.name=make new", "-c", "user.email=make-new@localhost"]
+
+
+class Refused(Exception):
+    """Bad input: one line to show, nothing written."""
+
+
+def check_dest(raw: str) -> Path:
+    """Where the project goes: a new or empty directory outside this template."""
+    if not raw:
+        raise Refused(f"DEST is empty: say where the project goes, e.g. {USAGE}")
+    dest = Path(raw).expanduser().resolve()
+    if dest == TEMPLATE or TEMPLATE in dest.parents:
+        raise Refused(f"DEST {raw} is inside this template; choose a directory beside it, e.g. DEST=../{dest.name}")
+    if dest.exists() and not dest.is_dir():
+        raise Refused(f"DEST {raw} exists and is not a directory; choose a new directory")
+    if dest.is_dir() and any(dest.iterdir()):
+        raise Refused(f"DEST {raw} exists and is not empty; choose a new directory, or empty this one")
+    return dest
+
+
+def answers(name: str, python_version: str, port: str) -> dict:
+    """make's variables as copier's data; copier.yml validates them, except the port's type."""
+    data: dict = {"project_name": name}
+    if python_version:
+        data["python_version"] = python_version
+    if port:
+        if not port.isdigit():
+            raise Refused(f"PORT {port!r} is not a number: use 1024-65535, e.g. PORT=8080")
+        data["port"] = int(port)
+    return data
+
+
+def in_make_words(error: ValueError) -> str:
+    """copier's answer errors, with make's variable names instead of its question names."""
+    message = str(error)
+    match = re.match(r"(?:Validation error for question|Invalid choice for) '(\w+)': (.*)", message, re.S)
+    if match and match[1] in VARIABLES:
+        return f"{VARIABLES[match[1]]}: {match[2]}"
+    return message
+
+
+def first_commit(dest: Path, name: str) -> str | None:
+    """Commit the new tree; returns a note when git had no identity and a stand-in was used."""
+    git = ["git", "-C", str(dest)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    message = f"Start {name} from the template at {TEMPLATE}"
+    if subprocess.run([*git, "commit", "-q", "-m", message], capture_output=True).returncode == 0:
+        return None
+    subprocess.run([*git, *FALLBACK_IDENTITY, "commit", "-q", "-m", message], check=True)
+    return ("git has no user.name/user.email here, so the first commit is by 'make new'; after "
+            "`git config --global user.name …` and `user.email …`, run "
+            f"`git -C {dest} commit --amend --reset-author --no-edit`")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], usage=USAGE)
+    parser.add_argument("--name", default="")
+    parser.add_argument("--dest", default="")
+    parser.add_argument("--python-version", default="")
+    parser.add_argument("--port", default="")
+    args = parser.parse_args(argv)
+    try:
+        dest = check_dest(args.dest)
+        data = answers(args.name, args.python_version, args.port)
+        # Template edits not yet committed are included, as what you see is what you get.
+        warnings.filterwarnings("ignore", category=copier.errors.DirtyLocalWarning)
+        copier.run_copy(str(TEMPLATE), dest, data=data, defaults=True, quiet=True, vcs_ref="HEAD")
+    except Refused as refused:
+        print(f"make new: {refused}", file=sys.stderr)
+        return 2
+    except ValueError as error:  # copier checked an answer before writing anything
+        print(f"make new: {in_make_words(error)}", file=sys.stderr)
+        return 2
+    note = first_commit(dest, args.name)
+    print(f"Created {dest} ({args.name}). Start it: cd {dest} && docker compose up")
+    if note:
+        print(f"make new: {note}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""`make new`: projects made from this template, their refusals, and `copier update` afterwards.
+
+Every project here is really made (make, copier, git), then read, tested and served.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import copier
+import pytest
+
+from helpers import ROOT, DevServer
+
+# Commits made here need an author even on a machine whose git knows nobody.
+GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@localhost",
+           "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@localhost"}
+TWINS = ["README.md", "docker-compose.yml", "pyproject.toml", "Makefile", "Dockerfile", ".env.example",
+         ".github/workflows/ci.yml"]
+LEFT_OUT = ["copier.yml", "scripts/template", "tests/template", "tests/docker/test_generated_stack.py", ".ci",
+            "scripts/ci", "bench"]
+TEMPLATE_ONLY = re.compile(r"(?ms)^[^\n]*template-only:begin.*?template-only:end[^\n]*\n")
+
+
+def make_new(*variables: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """`make new VAR=value …`, as a user types it."""
+    return subprocess.run(["make", "-s", "new", *variables], cwd=cwd, env=GIT_ENV, capture_output=True, text=True,
+                          timeout=120)
+
+
+def git(project: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(project), *args], env=GIT_ENV, capture_output=True, text=True,
+                          check=True).stdout
+
+
+def text_files(project: Path) -> dict[str, str]:
+    files = {}
+    for path in project.rglob("*"):
+        if path.is_file() and ".git" not in path.relative_to(project).parts:
+            files[path.relative_to(project).as_posix()] = path.read_text()
+    return files
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory) -> Path:
+    """A project with an answer of its own for each question."""
+    dest = tmp_path_factory.mktemp("new") / "my-shop"
+    result = make_new("NAME=my_shop-2", f"DEST={dest}", "PORT=8123", "PYTHON_VERSION=3.12")
+    assert result.returncode == 0, result.stderr
+    assert f"Created {dest}" in result.stdout
+    return dest
+
+
+def test_the_answers_go_everywhere_they_belong(shop):
+    files = text_files(shop)
+    compose = files["docker-compose.yml"]
+    assert "name: ${COMPOSE_PROJECT_NAME:-my_shop-2}\n" in compose
+    assert "image: ${COMPOSE_PROJECT_NAME:-my_shop-2}-web:dev\n" in compose
+    assert '"127.0.0.1:${PORT:-8123}:5000"' in compose
+    assert "PYTHON_IMAGE: ${PYTHON_IMAGE:-python:3.12-slim}" in compose
+    assert 'name = "my_shop-2"\n' in files["pyproject.toml"]
+    assert files["README.md"].startswith("# my_shop-2\n")
+    assert "http://127.0.0.1:8123/testsleep" in files["README.md"]
+    assert "\nPORT=8123\n" in files[".env.example"]
+    assert "PORT=$${PORT:-8123}" in files["Makefile"]
+    assert "ARG PYTHON_IMAGE=python:3.12-slim\n" in files["Dockerfile"]
+    assert "ENV HOST=0.0.0.0 PORT=5000\n" in files["Dockerfile"]  # the container's own port stays
+    assert 'python-version: "3.12"' in files[".github/workflows/ci.yml"]
+    leftovers = {name: [word for word in ("flask-gevent", "template-only", "127.0.0.1:5000", "python:3.13",
+                                          "make new", "bench/") if word in text]
+                 for name, text in files.items()}
+    assert not {name: words for name, words in leftovers.items() if words}
+
+
+def test_the_templates_scaffolding_is_left_out(shop):
+    assert not [path for path in LEFT_OUT if (shop / path).exists()]
+    assert not list(shop.rglob("*.jinja"))
+    assert (shop / "app" / "__init__.py").is_file()  # the layout is the template's
+    answers = (shop / ".copier-answers.yml").read_text()
+    assert "project_name: my_shop-2\n" in answers and "port: 8123\n" in answers and f"_src_path: {ROOT}\n" in answers
+
+
+def test_it_has_a_git_history_of_its_own(shop):
+    assert len(git(shop, "log", "--format=%H").split()) == 1
+    assert git(shop, "status", "--porcelain") == ""
+
+
+def test_its_own_host_tests_pass(shop):
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ignore=tests/docker"],
+                            cwd=shop, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+    assert re.search(r"\d+ passed", result.stdout)
+
+
+def test_its_dev_server_serves_it(shop):
+    server = DevServer(shop, FLASK_DEBUG="1").start()
+    try:
+        response = server.get("/")
+        assert response.status_code == 200 and "It works." in response.text
+    finally:
+        assert server.stop() == 0
+        assert not server.kill_leftovers()
+
+
+def test_rendering_with_this_templates_answers_gives_its_files_back(tmp_path):
+    """The twins change only what they must: a drift between a file and its twin shows here."""
+    copier.run_copy(str(ROOT), tmp_path / "same", data={"project_name": "flask-gevent"}, defaults=True, quiet=True,
+                    vcs_ref="HEAD")
+    for name in TWINS:
+        assert (tmp_path / "same" / name).read_text() == TEMPLATE_ONLY.sub("", (ROOT / name).read_text()), name
+
+
+@pytest.mark.parametrize("name", ["a" * 63, "42", "my--shop", "my__shop"])
+def test_unusual_names_that_compose_accepts_are_taken(tmp_path, name):
+    result = make_new(f"NAME={name}", f"DEST={tmp_path / 'p'}")
+    assert result.returncode == 0, result.stderr
+    assert f"name: ${{COMPOSE_PROJECT_NAME:-{name}}}\n" in (tmp_path / "p" / "docker-compose.yml").read_text()
+
+
+@pytest.mark.parametrize("variables, expected", [
+    (["NAME="], "NAME: the name is empty"),
+    (["NAME=My Shop"], 'NAME: "My Shop" cannot be a compose project or image name: use lowercase letters and digits, '
+                       "separated by dashes or single underscores, e.g. my-shop"),
+    (["NAME=MyShop"], "e.g. myshop"),
+    (["NAME=-shop"], "cannot be a compose project"),
+    (["NAME=shop_"], "cannot be a compose project"),
+    (["NAME=a___b"], "e.g. a-b"),
+    (["NAME=shop.io"], "cannot be a compose project"),
+    (["NAME=" + "a" * 64], "is 64 characters long; 63 at most"),
+    (["NAME=shop", "PORT=80"], "PORT: 80 is out of range: use 1024-65535"),
+    (["NAME=shop", "PORT=65536"], "PORT: 65536 is out of range"),
+    (["NAME=shop", "PORT=http"], "PORT 'http' is not a number"),
+    (["NAME=shop", "PYTHON_VERSION=2.7"], "PYTHON_VERSION: '2.7' is not in"),
+])
+def test_bad_answers_are_refused_before_anything_is_written(tmp_path, variables, expected):
+    dest = tmp_path / "p"
+    result = make_new(*variables, f"DEST={dest}")
+    assert result.returncode == 2
+    assert result.stderr.startswith("make new: ") and expected in result.stderr.splitlines()[0], result.stderr
+    assert not dest.exists()
+
+
+def test_a_dest_that_is_not_empty_is_refused_and_left_alone(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    result = make_new("NAME=shop", f"DEST={tmp_path}")
+    assert result.returncode == 2
+    assert f"make new: DEST {tmp_path} exists and is not empty" in result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"] and (tmp_path / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("dest, expected", [("", "DEST is empty"), ("sub", "DEST sub is inside this template")])
+def test_a_missing_or_misplaced_dest_is_refused(dest, expected):
+    result = make_new("NAME=shop", f"DEST={dest}")
+    assert result.returncode == 2 and expected in result.stderr
+    assert not (ROOT / "sub").exists()
+
+
+def test_make_ignores_a_name_from_the_environment(tmp_path):
+    """WSL exports NAME (the machine's name): only make's command line names a project."""
+    result = subprocess.run(["make", "-s", "new", f"DEST={tmp_path / 'p'}"], cwd=ROOT, capture_output=True, text=True,
+                            env={**GIT_ENV, "NAME": "my-shop"}, timeout=120)
+    assert result.returncode == 2 and "NAME: the name is empty" in result.stderr
+
+
+def test_copier_update_brings_template_changes_and_keeps_the_projects(tmp_path):
+    template = tmp_path / "template"
+    # The template as it is now, committed (copier updates from commits).
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(template)], check=True)
+    subprocess.run(["tar", "-C", str(ROOT), "--exclude=.git", "--exclude=.venv", "-cf", "-", "."], check=True,
+                   stdout=open(tmp_path / "tree.tar", "wb"))
+    subprocess.run(["tar", "-C", str(template), "-xf", str(tmp_path / "tree.tar")], check=True)
+    git(template, "add", "-A")
+    git(template, "commit", "-q", "--allow-empty", "-m", "the template today")
+    project = tmp_path / "shop"
+    result = subprocess.run([sys.executable, "scripts/template/new_project.py", "--name", "shop", "--dest",
+                             str(project), "--port", "8123"], cwd=template, env=GIT_ENV, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+    improvement = "# a later improvement to the template\n"
+    with open(template / "scripts" / "devserver" / "log.py", "a") as f:
+        f.write(improvement)
+    readme = (template / "README.md").read_text()
+    (template / "README.md").write_text(readme.replace("\n## Why gevent\n", "\nA new paragraph.\n\n## Why gevent\n"))
+    git(template, "commit", "-q", "-am", "improve the template")
+    with open(project / "app" / "views.py", "a") as f:
+        f.write("# the project's own change\n")
+    git(project, "commit", "-q", "-am", "our change")
+
+    update = subprocess.run([sys.executable, "-m", "copier", "update", "--defaults"], cwd=project, env=GIT_ENV,
+                            capture_output=True, text=True, timeout=300)
+    assert update.returncode == 0, update.stderr
+    assert (project / "scripts" / "devserver" / "log.py").read_text().endswith(improvement)
+    readme = (project / "README.md").read_text()
+    assert readme.startswith("# shop\n") and "\nA new paragraph.\n" in readme and "127.0.0.1:8123" in readme
+    assert (project / "app" / "views.py").read_text().endswith("# the project's own change\n")
+    assert "port: 8123\n" in (project / ".copier-answers.yml").read_text()
