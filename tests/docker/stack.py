@@ -53,19 +53,28 @@ def container_uid() -> int:
 
 
 class Stack:
-    """One compose project built from a copy of the repository."""
+    """One compose project built from a copy of the repository (or of a project made from it).
 
-    def __init__(self, base: Path, **env: str):
+    Its compose project name and host port are new ones, set through the environment; with
+    `name` and `port`, they are the ones the copied compose file already defaults to.
+    """
+
+    def __init__(self, base: Path, source: Path = ROOT, name: str | None = None, port: int | None = None,
+                 **env: str):
         self.dir = base / "project"
-        shutil.copytree(ROOT, self.dir, ignore=shutil.ignore_patterns(
+        shutil.copytree(source, self.dir, ignore=shutil.ignore_patterns(
             ".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".env"))
         with open(self.dir / "app" / "views.py", "a") as f:
             f.write(TEST_ROUTES)
-        self.name = f"devtest-{uuid.uuid4().hex[:10]}"
-        self.port = free_port()
+        self.name = name or f"devtest-{uuid.uuid4().hex[:10]}"
+        self.port = port or free_port()
         self.uid = container_uid()
-        self.env = {**os.environ, "COMPOSE_PROJECT_NAME": self.name, "PORT": str(self.port),
-                    "PROD_PORT": str(free_port()), "UID": str(self.uid), "GID": str(self.uid), **env}
+        inherited = {k: v for k, v in os.environ.items() if k not in ("COMPOSE_PROJECT_NAME", "PORT")}
+        self.env = {**inherited, "PROD_PORT": str(free_port()), "UID": str(self.uid), "GID": str(self.uid), **env}
+        if not name:
+            self.env["COMPOSE_PROJECT_NAME"] = self.name
+        if not port:
+            self.env["PORT"] = str(self.port)
         if os.getuid() == 0:  # let the container user write into its mount, as a developer's own files would
             subprocess.run(["chown", "-R", f"{self.uid}:{self.uid}", str(self.dir)], check=True)
         self.url = f"http://127.0.0.1:{self.port}"
