@@ -10,8 +10,8 @@ COMPOSE ?= docker compose
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-
 # template-only:begin
+
 .PHONY: new bench
 # Only values given on make's command line count: an environment variable such as the NAME
 # that WSL sets must not name a project. They reach the script through the environment, so no

@@ -114,6 +114,13 @@ def test_rendering_with_this_templates_answers_gives_its_files_back(tmp_path):
         assert (tmp_path / "same" / name).read_text() == TEMPLATE_ONLY.sub("", (ROOT / name).read_text()), name
 
 
+def test_left_out_blocks_leave_no_gap(shop):
+    """A template-only block takes its own blank line with it (put it inside the markers)."""
+    gaps = {name: (shop / name).read_text().count("\n\n\n") - (ROOT / name).read_text().count("\n\n\n")
+            for name in TWINS}
+    assert not {name: more for name, more in gaps.items() if more > 0}
+
+
 @pytest.mark.parametrize("name", ["a" * 63, "42", "my--shop", "my__shop"])
 def test_unusual_names_that_compose_accepts_are_taken(tmp_path, name):
     result = make_new(f"NAME={name}", f"DEST={tmp_path / 'p'}")
