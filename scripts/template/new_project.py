@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import subprocess
 import sys
 import warnings
@@ -87,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", default="")
     args = parser.parse_args(argv)
     try:
+        if not shutil.which("git"):
+            raise Refused("git is not installed: install it (copier reads the template through it, "
+                          "and the new project starts with a commit)")
         dest = check_dest(args.dest)
         data = answers(args.name, args.python_version, args.port)
         # Template edits not yet committed are included, as what you see is what you get.

@@ -166,6 +166,14 @@ def test_a_missing_or_misplaced_dest_is_refused(dest, expected):
     assert not (ROOT / "sub").exists()
 
 
+def test_without_git_it_says_so_and_writes_nothing(tmp_path):
+    result = subprocess.run([sys.executable, "scripts/template/new_project.py", "--name=shop",
+                             f"--dest={tmp_path / 'p'}"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env={**GIT_ENV, "PATH": str(tmp_path)})  # a PATH with no git on it
+    assert result.returncode == 2 and result.stderr.startswith("make new: git is not installed")
+    assert not (tmp_path / "p").exists()
+
+
 def test_make_ignores_a_name_from_the_environment(tmp_path):
     """WSL exports NAME (the machine's name): only make's command line names a project."""
     result = subprocess.run(["make", "-s", "new", f"DEST={tmp_path / 'p'}"], cwd=ROOT, capture_output=True, text=True,
