@@ -121,7 +121,7 @@ def test_left_out_blocks_leave_no_gap(shop):
     assert not {name: more for name, more in gaps.items() if more > 0}
 
 
-@pytest.mark.parametrize("name", ["a" * 63, "42", "my--shop", "my__shop"])
+@pytest.mark.parametrize("name", ["a" * 63, "42", "shop_2"])
 def test_unusual_names_that_compose_accepts_are_taken(tmp_path, name):
     result = make_new(f"NAME={name}", f"DEST={tmp_path / 'p'}")
     assert result.returncode == 0, result.stderr
@@ -130,13 +130,14 @@ def test_unusual_names_that_compose_accepts_are_taken(tmp_path, name):
 
 @pytest.mark.parametrize("variables, expected", [
     (["NAME="], "NAME: the name is empty"),
-    (["NAME=My Shop"], 'NAME: "My Shop" cannot be a compose project or image name: use lowercase letters and digits, '
-                       "separated by dashes or single underscores, e.g. my-shop"),
+    (["NAME=My Shop"], 'NAME: "My Shop" cannot name the project: it becomes the compose project and image name, so use '
+                       "lowercase letters and digits, separated by single dashes or underscores, e.g. my-shop"),
     (["NAME=MyShop"], "e.g. myshop"),
-    (["NAME=-shop"], "cannot be a compose project"),
-    (["NAME=shop_"], "cannot be a compose project"),
+    (["NAME=-shop"], "cannot name the project"),
+    (["NAME=shop_"], "cannot name the project"),
     (["NAME=a___b"], "e.g. a-b"),
-    (["NAME=shop.io"], "cannot be a compose project"),
+    (["NAME=my--shop"], "e.g. my-shop"),
+    (["NAME=shop.io"], "cannot name the project"),
     (["NAME=" + "a" * 64], "is 64 characters long; 63 at most"),
     (["NAME=shop", "PORT=80"], "PORT: 80 is out of range: use 1024-65535"),
     (["NAME=shop", "PORT=65536"], "PORT: 65536 is out of range"),
