@@ -31,6 +31,15 @@ class Refused(Exception):
     """Bad input: one line to show, nothing written."""
 
 
+def check_template_is_a_clone() -> None:
+    """copier reads the template through git: the commit it records is what `copier update` starts from."""
+    top = subprocess.run(["git", "-C", str(TEMPLATE), "rev-parse", "--show-toplevel"], capture_output=True, text=True)
+    if top.returncode != 0 or Path(top.stdout.strip()).resolve() != TEMPLATE:
+        raise Refused(f"the template at {TEMPLATE} is not a git clone (an unpacked archive?): projects made "
+                      "from it could never take its updates. Use `git clone` of the template, or run "
+                      "`git init && git add -A && git commit -m template` in it first")
+
+
 def check_dest(raw: str) -> Path:
     """Where the project goes: a new or empty directory outside this template."""
     if not raw:
@@ -91,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         if not shutil.which("git"):
             raise Refused("git is not installed: install it (copier reads the template through it, "
                           "and the new project starts with a commit)")
+        check_template_is_a_clone()
         dest = check_dest(args.dest)
         data = answers(args.name, args.python_version, args.port)
         # Template edits not yet committed are included, as what you see is what you get.
