@@ -161,6 +161,13 @@ def test_a_dest_that_is_not_empty_is_refused_and_left_alone(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"] and (tmp_path / "notes.txt").read_text() == "mine"
 
 
+def test_a_dest_that_is_a_file_is_refused_and_left_alone(tmp_path):
+    (tmp_path / "p").write_text("mine")
+    result = make_new("NAME=shop", f"DEST={tmp_path / 'p'}")
+    assert result.returncode == 2 and "exists and is not a directory" in result.stderr
+    assert (tmp_path / "p").read_text() == "mine"
+
+
 @pytest.mark.parametrize("dest, expected", [("", "DEST is empty"), ("sub", "DEST sub is inside this template")])
 def test_a_missing_or_misplaced_dest_is_refused(dest, expected):
     result = make_new("NAME=shop", f"DEST={dest}")
