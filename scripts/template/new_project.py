@@ -2,9 +2,10 @@
 
 copier does the work: it asks nothing here (every answer comes from make's variables), checks
 the answers against copier.yml's validators, renders the twins and records the answers for
-`copier update`. This script adds what copier leaves to its caller: refusing a DEST that is
-not empty (copier would write into it, as `copier update` must), putting copier's errors in
-the words of `make new`, and the first commit.
+`copier update`. This script adds what copier leaves to its caller: the checks that are not
+about answers (git is there, the template is a git clone, DEST is new or empty: copier would
+write into a full one, as `copier update` must), copier's errors in the words of `make new`,
+and the first commit. Every check comes before anything is written.
 """
 
 from __future__ import annotations
