@@ -97,6 +97,12 @@ def test_its_own_host_tests_pass(shop):
     assert re.search(r"\d+ passed", result.stdout)
 
 
+def test_it_passes_its_own_lint(shop):
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=shop, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_its_dev_server_serves_it(shop):
     server = DevServer(shop, FLASK_DEBUG="1").start()
     try:
