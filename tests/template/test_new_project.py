@@ -200,6 +200,24 @@ def test_a_template_that_is_not_a_git_clone_is_refused(tmp_path):
     assert not (tmp_path / "p").exists()
 
 
+def test_where_git_knows_nobody_it_commits_as_make_new_and_says_how_to_fix_it(tmp_path):
+    """No git identity, and uncommitted template edits (copier commits them in its clone, as itself)."""
+    template = tmp_path / "template"
+    shutil.copytree(ROOT, template, ignore=shutil.ignore_patterns(".venv", "__pycache__"))
+    with open(template / "app" / "views.py", "a") as f:
+        f.write("# not committed yet\n")
+    (tmp_path / "home").mkdir()
+    nobody = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    nobody.update(HOME=str(tmp_path / "home"), GIT_CONFIG_NOSYSTEM="1")
+    result = subprocess.run([sys.executable, "scripts/template/new_project.py", "--name=shop",
+                             f"--dest={tmp_path / 'p'}"], cwd=template, env=nobody, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "git has no user.name/user.email here" in result.stderr and "--reset-author" in result.stderr
+    assert git(tmp_path / "p", "log", "--format=%an").split() == ["make", "new"]
+    assert (tmp_path / "p" / "app" / "views.py").read_text().endswith("# not committed yet\n")
+
+
 def test_make_ignores_a_name_from_the_environment(tmp_path):
     """WSL exports NAME (the machine's name): only make's command line names a project."""
     result = subprocess.run(["make", "-s", "new", f"DEST={tmp_path / 'p'}"], cwd=ROOT, capture_output=True, text=True,
