@@ -27,10 +27,23 @@ LEFT_OUT = ["copier.yml", "scripts/template", "tests/template", "tests/docker/te
 TEMPLATE_ONLY = re.compile(r"(?ms)^[^\n]*template-only:begin.*?template-only:end[^\n]*\n")
 
 
-def make_new(*variables: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    """`make new VAR=value …`, as a user types it."""
-    return subprocess.run(["make", "-s", "new", *variables], cwd=cwd, env=GIT_ENV, capture_output=True, text=True,
+def make_new(*variables: str, env: dict = GIT_ENV) -> subprocess.CompletedProcess:
+    """`make new VAR=value …` in this template, as a user types it."""
+    return subprocess.run(["make", "-s", "new", *variables], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=120)
+
+
+def copy_of_this_template(dest: Path, *, git_history: bool = True) -> Path:
+    """This template as it is on disk, with or without its .git, for tests that change it."""
+    ignored = [".venv", "__pycache__"] + ([] if git_history else [".git"])
+    shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(*ignored))
+    return dest
+
+
+def new_project(template: Path, *args: str, env: dict = GIT_ENV) -> subprocess.CompletedProcess:
+    """What `make new` runs, run in a copy of the template."""
+    return subprocess.run([sys.executable, "scripts/template/new_project.py", *args], cwd=template, env=env,
+                          capture_output=True, text=True, timeout=120)
 
 
 def git(project: Path, *args: str) -> str:
@@ -182,36 +195,29 @@ def test_a_missing_or_misplaced_dest_is_refused(dest, expected):
 
 
 def test_without_git_it_says_so_and_writes_nothing(tmp_path):
-    result = subprocess.run([sys.executable, "scripts/template/new_project.py", "--name=shop",
-                             f"--dest={tmp_path / 'p'}"], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                            env={**GIT_ENV, "PATH": str(tmp_path)})  # a PATH with no git on it
+    result = new_project(ROOT, "--name=shop", f"--dest={tmp_path / 'p'}",
+                         env={**GIT_ENV, "PATH": str(tmp_path)})  # a PATH with no git on it
     assert result.returncode == 2 and result.stderr.startswith("make new: git is not installed")
     assert not (tmp_path / "p").exists()
 
 
 def test_a_template_that_is_not_a_git_clone_is_refused(tmp_path):
     """Unpacked from an archive: copier could record no commit, so `copier update` could never work."""
-    unpacked = tmp_path / "unpacked"
-    shutil.copytree(ROOT, unpacked, ignore=shutil.ignore_patterns(".git", ".venv", "__pycache__"))
-    result = subprocess.run([sys.executable, "scripts/template/new_project.py", "--name=shop",
-                             f"--dest={tmp_path / 'p'}"], cwd=unpacked, env=GIT_ENV, capture_output=True, text=True,
-                            timeout=60)
+    unpacked = copy_of_this_template(tmp_path / "unpacked", git_history=False)
+    result = new_project(unpacked, "--name=shop", f"--dest={tmp_path / 'p'}")
     assert result.returncode == 2 and "is not a git clone" in result.stderr
     assert not (tmp_path / "p").exists()
 
 
 def test_where_git_knows_nobody_it_commits_as_make_new_and_says_how_to_fix_it(tmp_path):
     """No git identity, and uncommitted template edits (copier commits them in its clone, as itself)."""
-    template = tmp_path / "template"
-    shutil.copytree(ROOT, template, ignore=shutil.ignore_patterns(".venv", "__pycache__"))
+    template = copy_of_this_template(tmp_path / "template")
     with open(template / "app" / "views.py", "a") as f:
         f.write("# not committed yet\n")
     (tmp_path / "home").mkdir()
     nobody = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     nobody.update(HOME=str(tmp_path / "home"), GIT_CONFIG_NOSYSTEM="1")
-    result = subprocess.run([sys.executable, "scripts/template/new_project.py", "--name=shop",
-                             f"--dest={tmp_path / 'p'}"], cwd=template, env=nobody, capture_output=True, text=True,
-                            timeout=120)
+    result = new_project(template, "--name=shop", f"--dest={tmp_path / 'p'}", env=nobody)
     assert result.returncode == 0, result.stderr
     assert "git has no user.name/user.email here" in result.stderr and "--reset-author" in result.stderr
     assert git(tmp_path / "p", "log", "--format=%an").split() == ["make", "new"]
@@ -220,21 +226,17 @@ def test_where_git_knows_nobody_it_commits_as_make_new_and_says_how_to_fix_it(tm
 
 def test_make_ignores_a_name_from_the_environment(tmp_path):
     """WSL exports NAME (the machine's name): only make's command line names a project."""
-    result = subprocess.run(["make", "-s", "new", f"DEST={tmp_path / 'p'}"], cwd=ROOT, capture_output=True, text=True,
-                            env={**GIT_ENV, "NAME": "my-shop"}, timeout=120)
+    result = make_new(f"DEST={tmp_path / 'p'}", env={**GIT_ENV, "NAME": "my-shop"})
     assert result.returncode == 2 and "NAME: the name is empty" in result.stderr
 
 
 def test_copier_update_brings_template_changes_and_keeps_the_projects(tmp_path):
-    template = tmp_path / "template"
     # The template as it is now, committed (copier updates from commits).
-    shutil.copytree(ROOT, template, ignore=shutil.ignore_patterns(".venv", "__pycache__"))
+    template = copy_of_this_template(tmp_path / "template")
     git(template, "add", "-A")
     git(template, "commit", "-q", "--allow-empty", "-m", "the template today")
     project = tmp_path / "shop"
-    result = subprocess.run([sys.executable, "scripts/template/new_project.py", "--name", "shop", "--dest",
-                             str(project), "--port", "8123"], cwd=template, env=GIT_ENV, capture_output=True,
-                            text=True, timeout=120)
+    result = new_project(template, "--name=shop", f"--dest={project}", "--port=8123")
     assert result.returncode == 0, result.stderr
 
     improvement = "# a later improvement to the template\n"
