@@ -230,6 +230,13 @@ def test_make_ignores_a_name_from_the_environment(tmp_path):
     assert result.returncode == 2 and "NAME: the name is empty" in result.stderr
 
 
+def copier_update(project: Path, *args: str) -> None:
+    """`copier update --defaults` in a project, as the README has it."""
+    update = subprocess.run([sys.executable, "-m", "copier", "update", *args, "--defaults"], cwd=project, env=GIT_ENV,
+                            capture_output=True, text=True, timeout=300)
+    assert update.returncode == 0, update.stderr
+
+
 def test_copier_update_brings_template_changes_and_keeps_the_projects(tmp_path):
     # The template as it is now, committed (copier updates from commits).
     template = copy_of_this_template(tmp_path / "template")
@@ -249,11 +256,15 @@ def test_copier_update_brings_template_changes_and_keeps_the_projects(tmp_path):
         f.write("# the project's own change\n")
     git(project, "commit", "-q", "-am", "our change")
 
-    update = subprocess.run([sys.executable, "-m", "copier", "update", "--defaults"], cwd=project, env=GIT_ENV,
-                            capture_output=True, text=True, timeout=300)
-    assert update.returncode == 0, update.stderr
+    copier_update(project)
     assert (project / "scripts" / "devserver" / "log.py").read_text().endswith(improvement)
     readme = (project / "README.md").read_text()
     assert readme.startswith("# shop\n") and "\nA new paragraph.\n" in readme and "127.0.0.1:8123" in readme
     assert (project / "app" / "views.py").read_text().endswith("# the project's own change\n")
     assert "port: 8123\n" in (project / ".copier-answers.yml").read_text()
+
+    # Changing an answer later, as the README says.
+    git(project, "commit", "-q", "-am", "the update")
+    copier_update(project, "--data", "port=8080")
+    assert '"127.0.0.1:${PORT:-8080}:5000"' in (project / "docker-compose.yml").read_text()
+    assert (project / "app" / "views.py").read_text().endswith("# the project's own change\n")
