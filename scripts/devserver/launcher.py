@@ -67,7 +67,7 @@ class ForkServer:
         return self.ready.is_set() and not self.dead.is_set()
 
     def fork(self, error: str | None) -> tuple[int, socket.socket]:
-        ours, theirs = socket.socketpair()
+        ours, theirs = protocol.control_pair()
         message = f"fork-error {error}" if error else "fork"
         try:
             socket.send_fds(self.control, [message.encode()], [theirs.fileno()])

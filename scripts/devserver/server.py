@@ -1,30 +1,41 @@
-"""gevent's pywsgi server, taught to drain: track each connection, and know which are idle.
+"""gevent's pywsgi server, taught to retire without dropping a connection.
 
-Why by hand: `WSGIServer.stop(timeout)` waits for in-flight requests only when
-the server has a pool, and an idle keep-alive connection would hold it up or be
-cut mid-request. Here every connection registers itself, says when it is
-waiting for its next request, and a drain either relays late requests to the
-successor (reload) or closes idle connections at once (shutdown).
+Why by hand: `WSGIServer.stop(timeout)` either waits for idle keep-alive
+connections or cuts them, and a connection accepted just before the stop, or
+one whose next request is already in the buffer, is closed unread. Here every
+connection is a greenlet in a pool, a handler says when it is waiting for the
+client's next request, and a retiring server passes each connection it is not
+answering to its successor (handover.py), read-ahead bytes included. When there
+is no successor (shutdown), requests already sent are answered and idle
+connections closed.
 """
 
 from __future__ import annotations
 
 import socket
+import time
 
 import gevent
-from gevent.event import Event
-from gevent.pywsgi import WSGIHandler, WSGIServer
+from gevent.pool import Pool
+from gevent.pywsgi import WSGIHandler, WSGIServer, _InvalidClientRequest
+from gevent.socket import wait_read
 
-from devserver.relay import loopback_address, make_relay
+from devserver import handover
+
+
+class PassOn(Exception):
+    """Thrown into a handler waiting for the client's next request: the server is retiring."""
 
 
 class ConnectionHandler(WSGIHandler):
-    """One client connection; `idle` while it waits for the next request line."""
+    """One client connection, from accept (or hand-over) to close or hand-over."""
 
-    idle = False
+    waiting = False  # between requests, with nothing read yet: safe to interrupt
+    requests = 0
 
     def handle(self):
-        self.server.connections.add(self)
+        self.greenlet = gevent.getcurrent()
+        self.server.handlers.add(self)
         try:
             # pywsgi sends the headers and the body in two writes; with Nagle's algorithm the
             # second waits for the client's delayed ACK: ~40 ms per kept-alive request.
@@ -34,21 +45,67 @@ class ConnectionHandler(WSGIHandler):
         try:
             super().handle()
         finally:
-            self.server.connections.discard(self)
-            self.server.changed.set()
+            self.server.handlers.discard(self)
 
     def read_requestline(self):
-        if self.server.closing_idle:
-            return ""  # shutting down: no new request on this connection
-        self.idle = True
+        """Wait for the next request without reading it, so a retiring server can pass it on whole."""
+        if not self.server.draining and not self.read_ahead():
+            self.waiting = True
+            try:
+                wait_read(self.socket.fileno())
+            except PassOn:
+                pass
+            finally:
+                self.waiting = False
+        if self.server.draining:
+            line = self.leave()
+            if line is not None:
+                return line
+        self.requests += 1
+        return super().read_requestline()
+
+    def read_ahead(self) -> bytes:
+        """What the client has sent that is not read yet, taking only what has arrived (no waiting)."""
+        timeout = self.socket.gettimeout()
+        self.socket.settimeout(0)
         try:
-            return super().read_requestline()
+            return self.rfile.peek()
+        except OSError:
+            return b""
         finally:
-            self.idle = False
+            self.socket.settimeout(timeout)
+
+    def leave(self) -> str | None:
+        """The server is retiring. Returns "" to end this handler, None to read one more request here."""
+        successor = self.server.successor
+        if successor is not None:
+            pending = self.read_ahead()
+            if handover.give(successor, self.socket, self.rfile.read(len(pending)) if pending else b""):
+                self.socket = None  # theirs now: pywsgi's clean-up must neither read nor close it
+            return ""
+        # Shutting down: answer a request already sent (or the first of a new connection), close the rest.
+        if self.read_ahead() or self.requests == 0:
+            self.close_connection = True
+            return None
+        return ""
+
+    def read_request(self, raw_requestline):
+        """pywsgi's parsing, made strict where leniency lets a request be read two ways (smuggling)."""
+        super().read_request(raw_requestline)
+        lengths = set(self.headers.get_all("Content-Length") or ())
+        encodings = self.headers.get_all("Transfer-Encoding") or ()
+        if len(lengths) > 1:
+            raise _InvalidClientRequest(f"conflicting Content-Length headers: {sorted(lengths)}")
+        if encodings and (lengths or self.headers.get_all("Content-Length")):
+            raise _InvalidClientRequest("both Content-Length and Transfer-Encoding")
+        if encodings and [e.strip().lower() for e in ",".join(encodings).split(",")] != ["chunked"]:
+            raise _InvalidClientRequest(f"unsupported Transfer-Encoding: {', '.join(encodings)}")
+        return True
 
     def get_environ(self):
         environ = super().get_environ()
-        environ["devserver.raw_path"] = self.path  # exactly as sent, for the relay
+        if environ.get("wsgi.input") is not None and self.headers.get("Transfer-Encoding"):
+            environ["wsgi.input"] = StrictChunkedInput(environ["wsgi.input"])
         return environ
 
     def log_request(self):
@@ -58,10 +115,47 @@ class ConnectionHandler(WSGIHandler):
         super().log_request()
 
     def start_response(self, status, headers, exc_info=None):
-        if self.server.draining:
-            # Tell the client to reconnect: the next connection reaches the new worker.
+        if self.server.draining and self.server.successor is None:
+            # Shutting down: this is the last answer on this connection.
             headers = [(k, v) for k, v in headers if k.lower() != "connection"] + [("Connection", "close")]
         return super().start_response(status, headers, exc_info)
+
+
+class StrictChunkedInput:
+    """wsgi.input whose malformed chunked body is the client's error (400), not the app's (500).
+
+    pywsgi raises an IOError for a bad chunk size; the app (or Werkzeug's debugger) would
+    show it as a crash. Raised as Werkzeug's BadRequest, Flask answers 400, and pywsgi
+    closes the connection since the stream can no longer be trusted.
+    """
+
+    def __init__(self, wrapped):
+        self.wrapped = wrapped
+
+    def _call(self, name, *args):
+        try:
+            return getattr(self.wrapped, name)(*args)
+        except OSError as exc:
+            if type(exc).__name__ != "_InvalidClientInput":
+                raise
+            from werkzeug.exceptions import BadRequest
+
+            raise BadRequest(f"Malformed chunked request body: {exc}") from exc
+
+    def read(self, *args):
+        return self._call("read", *args)
+
+    def readline(self, *args):
+        return self._call("readline", *args)
+
+    def readlines(self, *args):
+        return self._call("readlines", *args)
+
+    def __iter__(self):
+        return iter(self.readline, b"")
+
+    def __getattr__(self, name):
+        return getattr(self.wrapped, name)
 
 
 class DrainingServer(WSGIServer):
@@ -72,51 +166,48 @@ class DrainingServer(WSGIServer):
     def __init__(self, listener: socket.socket, application, *, access_log: bool, host: str):
         # SERVER_NAME given up front: otherwise gevent resolves it with getfqdn(),
         # a DNS lookup that can stall start-up for seconds inside a container.
+        # The pool holds every connection's greenlet from the moment it is accepted.
         super().__init__(listener, application, log="default" if access_log else None,
-                         environ={"SERVER_NAME": host})
-        self.connections: set[ConnectionHandler] = set()
-        self.changed = Event()
+                         environ={"SERVER_NAME": host}, spawn=Pool())
+        self.handlers: set[ConnectionHandler] = set()
         self.draining = False
-        self.closing_idle = False
+        self.successor: socket.socket | None = None
+        self.adopting: list[gevent.Greenlet] = []
 
-    def busy(self) -> int:
-        """Requests in flight (connections that are not waiting for a request line)."""
-        return sum(1 for handler in self.connections if not handler.idle)
+    def handle(self, sock, address, read_ahead: bytes = b""):
+        rfile = handover.reader(sock, read_ahead) if read_ahead else None
+        self.handler_class(sock, address, self, rfile).handle()
 
-    def begin_drain(self, relay: bool, timeout: float) -> None:
-        """Stop accepting; late requests on kept-alive connections go to the successor, or nowhere."""
-        address = loopback_address(self.socket.getsockname())
+    def adopt(self, channel_end: socket.socket) -> None:
+        """Serve the connections a retiring predecessor passes on, until it has none left."""
+
+        def receive():
+            with channel_end:
+                while (received := handover.take(channel_end)) is not None:
+                    connection, read_ahead = received
+                    try:
+                        address = connection.getpeername()
+                    except OSError:
+                        address = ("", 0)  # already closed by the client: the handler sees that
+                    self.do_handle(connection, address, read_ahead)
+
+        self.adopting.append(gevent.spawn(receive))
+
+    def begin_drain(self, successor: socket.socket | None) -> None:
+        """Stop accepting; pass every connection not being answered to `successor` (None: shutting down)."""
         self.draining = True
+        self.successor = successor
         self.close()  # closes only this process's copy of the listening socket
-        if relay:
-            self.application = make_relay(address, timeout)
-        else:
-            self.close_idle()
+        for handler in [h for h in self.handlers if h.waiting]:
+            handler.greenlet.kill(PassOn, block=False)  # wakes it where it waits, nothing read
 
-    def close_idle(self) -> None:
-        self.closing_idle = True
-        for handler in list(self.connections):
-            if handler.idle and handler.socket is not None:
-                try:
-                    handler.socket.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def wait_drained(self, timeout: float, linger: float) -> bool:
-        """Wait for in-flight requests (up to `timeout`), then for idle connections (up to `linger`).
-
-        Returns False when requests were still running at the deadline.
-        """
-        finished = self._wait_until(lambda: self.busy() == 0, timeout)
-        self._wait_until(lambda: not self.connections, min(linger, timeout))
-        self.close_idle()
-        gevent.sleep(0)  # let the handlers see their sockets close
-        return finished
-
-    def _wait_until(self, condition, timeout: float) -> bool:
-        with gevent.Timeout(timeout, False):
-            while not condition():
-                self.changed.clear()
-                self.changed.wait(0.05)  # a handler finishing sets it; the short wait covers idle flips
-            return True
-        return condition()
+    def wait_drained(self, timeout: float) -> bool:
+        """Wait (up to `timeout`) until every connection is answered or passed on and the
+        predecessor has passed on its last; False when requests were still running then."""
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            self.pool.join(timeout=remaining)
+            gevent.joinall(self.adopting, timeout=max(0.0, deadline - time.monotonic()))
+            if len(self.pool) == 0 and all(g.dead for g in self.adopting):
+                return True
+        return False  # the worker exits now: the kernel closes what is left

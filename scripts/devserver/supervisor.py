@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from queue import Empty, SimpleQueue
 
-from devserver import protocol
+from devserver import handover, protocol
 from devserver.launcher import Launcher
 from devserver.log import say
 from devserver.settings import Settings
@@ -30,7 +30,7 @@ from devserver.workers import Worker, describe_exit, reap
 
 TICK = 0.25  # seconds between housekeeping rounds (reaping, deadlines) when nothing happens
 DRAIN_ACK_TIMEOUT = 1.0  # how long an old worker may take to stop accepting
-RETIRE_MARGIN = 2.0  # past GRACEFUL_TIMEOUT: the worker's 1 s relay linger, then 1 s to exit, then SIGKILL
+RETIRE_MARGIN = 2.0  # past GRACEFUL_TIMEOUT: time to pass the last connections on and exit, then SIGKILL
 CRASH_BACKOFF_MAX = 10.0
 STABLE_AFTER = 30.0  # a worker that lived this long resets the crash back-off
 
@@ -159,13 +159,19 @@ class Supervisor:
             self.current = new
             return self.fail("error: the app could not be loaded (see above); with RELOAD=0 nothing will "
                              "reload it: fix it and start again")
+        # The old workers pass every connection they are not answering to the new ones, through
+        # one channel: connections go to whichever new worker reads first.
+        give, take = handover.channel() if old else (None, None)
         for worker in old:
-            worker.send(protocol.DRAIN)
+            worker.send(protocol.DRAIN, give)
         for worker in old:
             worker.draining.wait(DRAIN_ACK_TIMEOUT)
             self.retire(worker, self.settings.graceful_timeout + RETIRE_MARGIN)
         for worker in new:
-            worker.send(protocol.SERVE)
+            worker.send(protocol.SERVE, take)
+        for end in (give, take):
+            if end is not None:
+                end.close()  # the workers hold their own copies
         self.current = new
         elapsed = (time.monotonic() - self.pending_since) * 1000
         if self.pending_cause == "start":

@@ -2,8 +2,11 @@
 
 Life of a worker, told over its control socket:
   load the app -> "loaded ok|error" -> wait for "serve" -> accept and serve
-  -> "drain" (a successor serves) or "stop" / SIGTERM / SIGINT / supervisor gone
-  -> stop accepting, answer "draining", finish in-flight requests, exit.
+  -> "drain" (a successor serves: its hand-over channel comes with the word)
+     or "stop" / SIGTERM / SIGINT / supervisor gone
+  -> stop accepting, answer "draining", finish in-flight requests, pass every other
+     connection to the successor (or close it when stopping), exit.
+One word per message on a SOCK_SEQPACKET pair; a hand-over channel rides along by SCM_RIGHTS.
 It never binds a port of its own, so the port is never closed by a reload.
 """
 
@@ -25,21 +28,16 @@ from devserver.log import say  # noqa: E402
 from devserver.server import DrainingServer  # noqa: E402
 from devserver.settings import load_settings  # noqa: E402
 
-# Idle keep-alive connections of a retiring worker are kept this long at most,
-# so a request already on its way is relayed rather than reset.
-RELAY_LINGER = 1.0
-
 
 def serve(listen_fd: int, control_fd: int) -> int:
     """Run one worker to the end; returns the exit status."""
     settings = load_settings()
     listener = socket.socket(fileno=listen_fd)
     control = socket.socket(fileno=control_fd)
-    control_in = control.makefile("r", encoding="utf-8")
 
     def tell(word: str) -> None:
         try:
-            control.sendall(f"{word}\n".encode())
+            control.send(word.encode())
         except OSError:
             pass  # the supervisor is gone; the read side will notice
 
@@ -51,26 +49,34 @@ def serve(listen_fd: int, control_fd: int) -> int:
     server = DrainingServer(listener, app, access_log=settings.access_log, host=settings.host)
     tell(protocol.LOADED_OK if ok else protocol.LOADED_ERROR)
 
-    order = AsyncResult()  # what ends serving: "drain" or "stop"
+    order = AsyncResult()  # what ends serving: (DRAIN, the successor's channel) or (STOP, None)
     for signum in (signal.SIGTERM, signal.SIGINT):
-        gevent.signal_handler(signum, order.set, protocol.STOP)
+        gevent.signal_handler(signum, order.set, (protocol.STOP, None))
 
     def read_orders() -> None:
-        for line in control_in:
-            word = line.strip()
+        while True:
+            try:
+                message, fds, _, _ = socket.recv_fds(control, 256, 1)
+            except OSError:
+                break
+            if not message:
+                break
+            word = message.decode()
+            channel = socket.socket(fileno=fds[0]) if fds else None
             if word == protocol.SERVE:
+                if channel is not None:
+                    server.adopt(channel)  # what the retiring worker passes on
                 server.start()
             elif word in (protocol.DRAIN, protocol.STOP):
-                order.set(word)
-        order.set(protocol.STOP)  # the supervisor went away: nobody will ever send more
+                order.set((word, channel))
+        order.set((protocol.STOP, None))  # the supervisor went away: nobody will ever send more
 
     reader = gevent.spawn(read_orders)
-    word = order.get()
+    word, successor = order.get()
     if server.started:
-        server.begin_drain(relay=word == protocol.DRAIN, timeout=settings.graceful_timeout)
+        server.begin_drain(successor if word == protocol.DRAIN else None)
     tell(protocol.DRAINING)
-    finished = server.wait_drained(settings.graceful_timeout, RELAY_LINGER if word == protocol.DRAIN else 0)
-    if not finished:
+    if not server.wait_drained(settings.graceful_timeout):
         say(f"worker {os.getpid()}: requests still running after GRACEFUL_TIMEOUT="
             f"{settings.graceful_timeout:g}s were cut off")
     reader.kill(block=False)

@@ -40,22 +40,22 @@ class Worker:
         return f"worker {self.pid}"
 
     def _read(self) -> None:
-        with self.control.makefile("r", encoding="utf-8") as lines:
-            try:
-                for line in lines:
-                    word = line.strip()
-                    if word in (protocol.LOADED_OK, protocol.LOADED_ERROR):
-                        self.ok = word == protocol.LOADED_OK
-                        self.events.put(("loaded", self))
-                    elif word == protocol.DRAINING:
-                        self.draining.set()
-            except OSError:
-                pass
+        try:
+            while message := self.control.recv(256):
+                word = message.decode()
+                if word in (protocol.LOADED_OK, protocol.LOADED_ERROR):
+                    self.ok = word == protocol.LOADED_OK
+                    self.events.put(("loaded", self))
+                elif word == protocol.DRAINING:
+                    self.draining.set()
+        except OSError:
+            pass
         self.events.put(("gone", self))
 
-    def send(self, word: str) -> None:
+    def send(self, word: str, channel: socket.socket | None = None) -> None:
+        """One word, with a hand-over channel's end riding along when given."""
         try:
-            self.control.sendall(f"{word}\n".encode())
+            socket.send_fds(self.control, [word.encode()], [channel.fileno()] if channel else [])
         except OSError:
             pass  # already gone: its reader reports that
 
@@ -93,7 +93,7 @@ def start_child(module: str, listener: socket.socket, control: socket.socket, en
 
 def spawn(listener: socket.socket, env: dict[str, str], events: SimpleQueue, *, error: str | None = None) -> Worker:
     """A fresh interpreter running devserver.worker, with the listening socket and a control socket."""
-    ours, theirs = socket.socketpair()
+    ours, theirs = protocol.control_pair()
     pid = start_child("devserver.worker", listener, theirs, {**env, protocol.ERROR_ENV: error} if error else env)
     return Worker(pid, ours, events, error_only=bool(error))
 
