@@ -16,6 +16,7 @@ sys.path.insert(0, str(SCRIPTS_DIR))
 
 from devserver.listener import BindError, bind  # noqa: E402
 from devserver.log import say  # noqa: E402
+from devserver.protocol import ROOT_ENV  # noqa: E402
 from devserver.settings import EXIT_CONFIG, ConfigError, load_settings  # noqa: E402
 from devserver.supervisor import Supervisor  # noqa: E402
 
@@ -37,6 +38,7 @@ def debugger_pin(settings) -> str | None:
 
 def main() -> int:
     os.chdir(SCRIPTS_DIR.parent)
+    os.environ[ROOT_ENV] = str(SCRIPTS_DIR.parent)  # where every child works, by path
     try:
         settings = load_settings()
     except ConfigError as exc:

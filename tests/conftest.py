@@ -13,9 +13,11 @@ def devserver(project):
     """Start a dev server with the given environment; stopped at the end, leftovers checked."""
     servers = []
 
-    def start(wait: bool = True, **env):
+    def start(wait: bool = True, prefix: tuple[str, ...] = (), **env):
+        """`prefix`: a command the server runs under (unshare, setpriv)."""
         env.setdefault("FLASK_DEBUG", "1")
         server = DevServer(project, **env)
+        server.process_prefix = list(prefix)
         servers.append(server)
         return server.start(wait=wait)
 

@@ -90,7 +90,8 @@ class DevServer:
         inherited = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
         self.env = {**inherited, "PORT": str(self.port), "DEVSERVER_TEST_ID": self.marker,
                     "PYTHONUNBUFFERED": "1", **env}
-        self.log_path = project / "server.log"
+        # Beside the project, not in it: a test may delete the whole project directory.
+        self.log_path = project.with_name(f"{project.name}.{self.port}.log")
         self.process: subprocess.Popen | None = None
         self.process_prefix: list[str] = []  # e.g. unshare, to run the server as PID 1
         self.url = f"http://127.0.0.1:{self.port}"

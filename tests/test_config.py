@@ -21,6 +21,9 @@ from helpers import free_port, run_entrypoint
         ({"APP_ENV": "production", "FLASK_DEBUG": "1", "SECRET_KEY": "x" * 32},
          "FLASK_DEBUG is on with APP_ENV=production: refusing to start"),
         ({"APP_ENV": "production"}, "SECRET_KEY is not set with APP_ENV=production"),
+        ({"APP_ENV": "production", "SECRET_KEY": "  "}, "SECRET_KEY is blank with APP_ENV=production"),
+        ({"RELOAD_PATHS": ","}, "RELOAD_PATHS=',' names no path"),
+        ({"RELOAD_PATHS": " , "}, "RELOAD_PATHS=' , ' names no path"),
     ],
 )
 def test_bad_value_is_named_and_exits_2(project, env, expected):

@@ -8,10 +8,13 @@ Locating the app is Flask's own code (`flask.cli.prepare_import` and
 from __future__ import annotations
 
 import html
+import os
 import re
 import sys
 import traceback
 
+from devserver import freshsource
+from devserver.loadwatch import LoadWatch
 from devserver.log import say
 from devserver.settings import Settings
 
@@ -48,8 +51,10 @@ def with_debugger(app, settings: Settings):
 
 def load(settings: Settings) -> tuple[object, bool]:
     """The app ready to serve and True, or an app answering with the load error and False."""
+    freshsource.install(os.getcwd())
     try:
-        app = locate(settings.flask_app)
+        with LoadWatch(os.getcwd()):
+            app = locate(settings.flask_app)
         configure(app, settings)
         return with_debugger(app, settings), True
     except KeyboardInterrupt:
@@ -57,10 +62,31 @@ def load(settings: Settings) -> tuple[object, bool]:
     except BaseException as exc:  # the user's code may raise anything, SystemExit included
         exc = unwrapped(exc)
         exc.__traceback__ = users_frames(exc.__traceback__)
+        if not isinstance(exc, Exception):
+            exc = exited_while_loading(exc)
         say(f"error: could not load the app (FLASK_APP={settings.flask_app!r}):")
         sys.stderr.write("".join(traceback.format_exception(exc)))
         say("fix the code and save: the server reloads by itself.")
         return error_app(exc, settings), False
+
+
+class AppExitedWhileLoading(RuntimeError):
+    """The app called sys.exit() (or raised another BaseException) at import.
+
+    Re-raised as it is, a SystemExit would end the worker behind the error page instead
+    of showing it (Werkzeug's debugger catches only Exception).
+    """
+
+
+def exited_while_loading(exc: BaseException) -> AppExitedWhileLoading:
+    if isinstance(exc, SystemExit):
+        message = f"the app called sys.exit({exc.code!r}) while loading"
+    else:
+        message = f"the app raised {type(exc).__name__} while loading"
+    wrapped = AppExitedWhileLoading(message)
+    wrapped.__cause__ = exc
+    wrapped.__traceback__ = exc.__traceback__
+    return wrapped
 
 
 def users_frames(tb):
@@ -85,23 +111,30 @@ def summary(exc: BaseException) -> str:
     return "".join(traceback.format_exception_only(exc)).strip()
 
 
-def error_app(exc: BaseException | str, settings: Settings):
-    """Answer every request with a 500 that shows the error, so the port is never dead.
+def error_app(exc: BaseException | str, settings: Settings, status: int = 500):
+    """Answer every request with the error, so the port is never dead.
 
-    With debug on, the error is raised inside Werkzeug's debugger (as Flask's own
-    reloader does), which shows the traceback; otherwise a page with just the error.
+    500: the app failed to load. With debug on, the error is raised inside Werkzeug's
+    debugger (as Flask's own reloader does), which shows the traceback; otherwise a
+    page with just the error. 503: the app crashed and restarts shortly (the message
+    says when); the page says so, with Retry-After.
     """
     message = exc if isinstance(exc, str) else summary(exc)
+    if status == 503:
+        title, advice = "The app crashed", "It restarts by itself; this page is served until then."
+        headers = [("Retry-After", "1")]
+    else:
+        title, advice = "The app failed to load", "Fix the code and save: the server reloads by itself."
+        headers = []
 
     def plain(environ, start_response):
         body = (
-            "<!doctype html><title>App failed to load</title>"
-            "<h1>The app failed to load</h1>"
-            f"<pre>{html.escape(message)}</pre>"
-            "<p>Fix the code and save: the server reloads by itself.</p>"
+            f"<!doctype html><title>{title}</title><h1>{title}</h1>"
+            f"<pre>{html.escape(message)}</pre><p>{advice}</p>"
         ).encode()
-        start_response("500 Internal Server Error", [("Content-Type", "text/html; charset=utf-8"),
-                                                      ("Content-Length", str(len(body)))])
+        start_response("503 Service Unavailable" if status == 503 else "500 Internal Server Error",
+                       [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body))),
+                        ("Cache-Control", "no-store"), *headers])
         return [body]
 
     if isinstance(exc, str) or not settings.debug or settings.production:

@@ -150,6 +150,10 @@ class Launcher:
             time.sleep(0.005)
         return self.statuses.pop(worker.pid, None)
 
+    def pids(self) -> set[int]:
+        """The fork server's, if there is one: a child of ours that is not a worker."""
+        return {self.server.pid} if self.server else set()
+
     def stop(self) -> None:
         if self.server:
             self.server.stop()

@@ -91,12 +91,23 @@ class ConnectionHandler(WSGIHandler):
 
     def read_request(self, raw_requestline):
         """pywsgi's parsing, made strict where leniency lets a request be read two ways (smuggling)."""
-        super().read_request(raw_requestline)
-        lengths = set(self.headers.get_all("Content-Length") or ())
-        encodings = self.headers.get_all("Transfer-Encoding") or ()
-        if len(lengths) > 1:
-            raise _InvalidClientRequest(f"conflicting Content-Length headers: {sorted(lengths)}")
-        if encodings and (lengths or self.headers.get_all("Content-Length")):
+        seen, original = {}, self.MessageClass
+
+        def parse(fp, seekable):  # pywsgi drops Content-Length when chunked: look before it does
+            headers = original(fp, seekable)
+            for name in ("Content-Length", "Transfer-Encoding"):
+                seen[name] = headers.get_all(name) or []
+            return headers
+
+        self.MessageClass = parse
+        try:
+            super().read_request(raw_requestline)
+        finally:
+            del self.MessageClass
+        lengths, encodings = seen["Content-Length"], seen["Transfer-Encoding"]
+        if len(set(lengths)) > 1:
+            raise _InvalidClientRequest(f"conflicting Content-Length headers: {', '.join(lengths)}")
+        if encodings and lengths:
             raise _InvalidClientRequest("both Content-Length and Transfer-Encoding")
         if encodings and [e.strip().lower() for e in ",".join(encodings).split(",")] != ["chunked"]:
             raise _InvalidClientRequest(f"unsupported Transfer-Encoding: {', '.join(encodings)}")
@@ -105,7 +116,7 @@ class ConnectionHandler(WSGIHandler):
     def get_environ(self):
         environ = super().get_environ()
         if environ.get("wsgi.input") is not None and self.headers.get("Transfer-Encoding"):
-            environ["wsgi.input"] = StrictChunkedInput(environ["wsgi.input"])
+            environ["wsgi.input"] = self.wsgi_input = StrictChunkedInput(environ["wsgi.input"], self)
         return environ
 
     def log_request(self):
@@ -129,8 +140,10 @@ class StrictChunkedInput:
     closes the connection since the stream can no longer be trusted.
     """
 
-    def __init__(self, wrapped):
+    def __init__(self, wrapped, handler: ConnectionHandler):
         self.wrapped = wrapped
+        self.handler = handler
+        self.broken = False
 
     def _call(self, name, *args):
         try:
@@ -139,6 +152,10 @@ class StrictChunkedInput:
             if type(exc).__name__ != "_InvalidClientInput":
                 raise
             from werkzeug.exceptions import BadRequest
+
+            # The app answers 400; the rest of the stream cannot be trusted: read no more of it.
+            self.handler.close_connection = True
+            self.broken = True
 
             raise BadRequest(f"Malformed chunked request body: {exc}") from exc
 
@@ -153,6 +170,10 @@ class StrictChunkedInput:
 
     def __iter__(self):
         return iter(self.readline, b"")
+
+    def _discard(self):  # what pywsgi calls after the response, to reach the next request
+        if not self.broken:
+            self.wrapped._discard()
 
     def __getattr__(self, name):
         return getattr(self.wrapped, name)

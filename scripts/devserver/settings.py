@@ -194,6 +194,9 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None, cwd:
                 "use existing paths, comma-separated, relative to the working directory"
             )
         paths.append(path)
+    if raw_paths and not paths:
+        errors.append(f"RELOAD_PATHS={env.get('RELOAD_PATHS')!r} names no path: use paths relative to the working directory, "
+                      "comma-separated (e.g. RELOAD_PATHS=app,config), or leave it unset to watch FLASK_APP's package")
     if not raw_paths:
         paths.append(default_app_dir(flask_app, cwd))
 
@@ -224,7 +227,11 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None, cwd:
             "FLASK_DEBUG is on with APP_ENV=production: refusing to start, the debugger runs any code "
             "for whoever reaches it. Set FLASK_DEBUG=0 (or APP_ENV=development on your own machine)"
         )
-    if production and not (env.get("SECRET_KEY") or env.get("FLASK_SECRET_KEY")):
+    secret = env.get("SECRET_KEY") or env.get("FLASK_SECRET_KEY")
+    if production and secret and not secret.strip():
+        errors.append("SECRET_KEY is blank with APP_ENV=production: set it to a long random value, e.g. "
+                      "SECRET_KEY=$(python -c 'import secrets; print(secrets.token_hex(32))')")
+    elif production and not secret:
         errors.append(
             "SECRET_KEY is not set with APP_ENV=production: set it to a long random value, e.g. "
             "SECRET_KEY=$(python -c 'import secrets; print(secrets.token_hex(32))')"

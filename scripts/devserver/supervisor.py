@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from queue import Empty, SimpleQueue
 
-from devserver import handover, protocol
+from devserver import handover, orphans, protocol
 from devserver.launcher import Launcher
 from devserver.log import say
 from devserver.settings import Settings
@@ -32,12 +32,15 @@ TICK = 0.25  # seconds between housekeeping rounds (reaping, deadlines) when not
 DRAIN_ACK_TIMEOUT = 1.0  # how long an old worker may take to stop accepting
 RETIRE_MARGIN = 2.0  # past GRACEFUL_TIMEOUT: time to pass the last connections on and exit, then SIGKILL
 CRASH_BACKOFF_MAX = 10.0
+CRASH_CAUSE = "restart after a crash"
 STABLE_AFTER = 30.0  # a worker that lived this long resets the crash back-off
+ERROR_SETTLE = 0.2  # an error page is served once the files have been quiet this long
 
 
 class Supervisor:
     def __init__(self, settings: Settings, listener: socket.socket, worker_env: dict[str, str]):
         self.settings = settings
+        self.root = Path.cwd()  # kept: the directory may be deleted while we run
         self.listener = listener
         self.worker_env = worker_env
         self.events: SimpleQueue = SimpleQueue()
@@ -51,17 +54,20 @@ class Supervisor:
         self.statuses = self.launcher.statuses  # exit statuses: reaped here, or reported by the fork server
         self.crashes = 0
         self.restart_at: float | None = None
+        self.promote_at: float | None = None  # an error generation waits for the files to settle
+        self.last_change = 0.0
         self.exit_code: int | None = None
         self.watchers: list[Watcher] = []
 
     # -- the loop -----------------------------------------------------------------------
     def run(self) -> int:
+        orphans.become_subreaper()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, lambda signum, frame: self.events.put(("signal", signum)))
         if self.settings.reload:
             self.watchers.append(Watcher(self.settings.reload_paths, lambda paths: self.events.put(("change", paths)),
                                          templates_reload_themselves=self.settings.templates_auto_reload,
-                                         force_polling=self.settings.force_polling))
+                                         force_polling=self.settings.force_polling, shown=self.shown))
             if self.launcher.preload:
                 self.watchers.append(DependencyWatcher(lambda paths: self.events.put(("deps", paths)),
                                                        force_polling=self.settings.force_polling))
@@ -72,8 +78,9 @@ class Supervisor:
         self.launcher.start()
         self.start_generation("start")
         while self.exit_code is None:
+            timeout = TICK if self.promote_at is None else min(TICK, max(0.0, self.promote_at - time.monotonic()))
             try:
-                event, arg = self.events.get(timeout=TICK)
+                event, arg = self.events.get(timeout=timeout)
             except Empty:
                 event, arg = "tick", None
             getattr(self, f"on_{event}")(arg)
@@ -94,6 +101,7 @@ class Supervisor:
             else:
                 self.events.put((event, arg))
                 break
+        self.last_change = time.monotonic()
         names = sorted(self.shown(p) for p in paths)
         cause = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         self.start_generation(f"{cause} changed")
@@ -110,8 +118,15 @@ class Supervisor:
             self.shutdown(signal.Signals(signum).name)
 
     def on_loaded(self, worker: Worker) -> None:
-        if worker in self.pending and all(w.ok is not None for w in self.pending):
+        if worker not in self.pending or any(w.ok is None for w in self.pending):
+            return
+        settled = self.last_change + ERROR_SETTLE
+        if all(w.ok for w in self.pending) or worker.error_only or time.monotonic() >= settled:
             self.promote()
+        else:
+            # An editor may still be writing (truncate, then write): a file state that lived a
+            # few tens of milliseconds must not reach the browser as an error page.
+            self.promote_at = settled
 
     def on_gone(self, worker: Worker) -> None:
         worker.signal_group(signal.SIGKILL)  # whatever the app started goes with it
@@ -126,14 +141,19 @@ class Supervisor:
             if not self.settings.reload:
                 return self.fail(f"error: the worker {status} while loading the app (see above)")
             say(f"error: the worker {status} while loading the app; serving an error page until the next change")
-            self.start_generation(self.pending_cause, error=f"The worker {status} while loading the app: "
-                                                            "see the server log.")
+            self.start_generation(self.pending_cause, error=protocol.error_page(
+                protocol.LOAD_FAILED, f"The worker {status} while loading the app: see the server log."))
         elif worker in self.current:
             self.current.remove(worker)
             lived = time.monotonic() - worker.started
-            self.crashes = 1 if lived > STABLE_AFTER else self.crashes + 1
+            self.crashes = 1 if lived > STABLE_AFTER or worker.error_only else self.crashes + 1
             delay = min(CRASH_BACKOFF_MAX, 0.5 * 2 ** (self.crashes - 1))
-            say(f"error: {worker} {status} while serving; starting a new one in {delay:g}s")
+            say(f"error: the app crashed: {worker} {status} while serving; starting a new one in {delay:g}s "
+                "(requests meanwhile get a 503 page)")
+            if not self.current and not self.pending:  # nobody serves: say so rather than leave requests hanging
+                self.start_generation(CRASH_CAUSE, error=protocol.error_page(
+                    protocol.CRASHED, f"The app's worker {status} while serving. A new one starts in {delay:g}s; "
+                                      "the server log has what happened."))
             self.restart_at = time.monotonic() + delay
 
     # -- generations ----------------------------------------------------------------------
@@ -142,6 +162,7 @@ class Supervisor:
         if self.pending:
             self.discard(self.pending)  # superseded before they served anything
         self.restart_at = None
+        self.promote_at = None
         self.pending_since = time.monotonic()
         self.pending_cause = cause
         self.pending = [self.launcher.launch(error) for _ in range(self.settings.processes)]
@@ -154,6 +175,7 @@ class Supervisor:
         """
         new, old = self.pending, self.current
         self.pending = []
+        self.promote_at = None
         ok = all(w.ok for w in new)
         if not ok and not self.settings.reload:
             self.current = new
@@ -180,9 +202,13 @@ class Supervisor:
                 f"({len(new)} worker{'s' if len(new) > 1 else ''}, ready in {elapsed:.0f} ms)")
             if os.environ.get("PUBLIC_URL"):  # set by compose: where the published port is on the host
                 say(f"open {os.environ['PUBLIC_URL']} in your browser")
-        elif ok and not any(w.error_only for w in new):
+        elif any(w.error_only for w in new):
+            pass  # said when the error was found
+        elif ok and self.pending_cause == CRASH_CAUSE:
+            say(f"restarted after the crash in {elapsed:.0f} ms")
+        elif ok:
             say(f"reloaded in {elapsed:.0f} ms: {self.pending_cause}")
-        if not ok:
+        else:
             say("the app failed to load: every request gets the error page until the next change")
 
     def retire(self, worker: Worker, grace: float) -> None:
@@ -201,12 +227,17 @@ class Supervisor:
         tracked = {w.pid for w in (*self.current, *self.pending, *self.retiring)}
         for pid in [pid for pid in self.statuses if pid not in tracked]:
             del self.statuses[pid]
+        # What a dead worker's app left running (setsid, double fork) was handed to us: end it.
+        orphans.end(orphans.children(os.getpid()) - tracked - self.launcher.pids() - set(self.statuses))
         now = time.monotonic()
         for worker, deadline in list(self.retiring.items()):
             if now >= deadline:
                 worker.signal_group(signal.SIGKILL)
+        if self.promote_at is not None and now >= self.promote_at and self.pending:
+            self.promote_at = None
+            self.promote()
         if self.restart_at is not None and now >= self.restart_at and not self.pending:
-            self.start_generation("restart after a crash")
+            self.start_generation(CRASH_CAUSE)
 
     # -- the end ---------------------------------------------------------------------------
     def fail(self, message: str) -> None:
@@ -243,10 +274,9 @@ class Supervisor:
         self.listener.close()
         self.exit_code = code
 
-    @staticmethod
-    def shown(path) -> str:
+    def shown(self, path) -> str:
         """A path as the user thinks of it: relative to the project when inside it."""
         try:
-            return str(Path(path).relative_to(Path.cwd()))
+            return str(Path(path).relative_to(self.root))
         except ValueError:
             return str(path)

@@ -7,6 +7,7 @@ project writes while it runs, so the app can't trigger its own reload loop.
 
 from __future__ import annotations
 
+import os
 import sysconfig
 import threading
 from collections.abc import Callable
@@ -28,16 +29,39 @@ class SourceFilter(DefaultFilter):
         r"^4913$",  # vim's write-permission probe file
     )
 
-    def __init__(self, templates_reload_themselves: bool):
+    def __init__(self, templates_reload_themselves: bool, roots=()):
         super().__init__()
         # Flask serves static files from disk, and Jinja re-reads templates when
         # TEMPLATES_AUTO_RELOAD is on: restarting the worker for those buys nothing.
         self.skip_dirs = {"static"} | ({"templates"} if templates_reload_themselves else set())
+        self.roots = sorted((str(r).rstrip(os.sep) + os.sep for r in roots), key=len, reverse=True)
+
+    def below_root(self, path: str) -> str:
+        """The part of `path` below the watched root it is in: a project that itself lives in a
+        folder named `templates` or `venv` must not have every file ignored."""
+        for root in self.roots:
+            if path.startswith(root):
+                return path[len(root):]
+        return path
 
     def __call__(self, change, path: str) -> bool:
-        if self.skip_dirs.intersection(Path(path).parts):
+        relative = self.below_root(path)
+        parts = relative.split(os.sep)
+        if any(part in self.skip_dirs or part in self._ignore_dirs for part in parts):
             return False
-        return super().__call__(change, path)
+        return not any(r.search(parts[-1]) for r in self._ignore_entity_regexes)
+
+    def unreadable_dirs(self, root: str) -> list[str]:
+        """Directories under `root` this user cannot list (their changes cannot be seen)."""
+        found: list[str] = []
+
+        def note(error: OSError) -> None:
+            if isinstance(error, PermissionError) and error.filename:
+                found.append(error.filename)
+
+        for _, subdirs, _ in os.walk(root, onerror=note):
+            subdirs[:] = [d for d in subdirs if d not in self._ignore_dirs and d not in self.skip_dirs]
+        return found
 
 
 # The quiet window that ends a batch of changes. An editor's save (write, rename, chmod, a
@@ -55,30 +79,93 @@ class DependencyFilter(DefaultFilter):
             or name.endswith((".dist-info", ".egg-info", ".pth"))
 
 
+# How often the watched roots are checked for being deleted or re-created (a `git checkout`
+# that removes a package, a build step): inotify cannot follow a directory that is replaced.
+ROOT_CHECK_MS = 500
+
+
 class Watcher(threading.Thread):
-    """Calls `on_change(paths)` with each batch of changed files, until stop()."""
+    """Calls `on_change(paths)` with each batch of changed files, until stop().
+
+    Never stops for the tree's sake: an unreadable directory is skipped with a warning, and a
+    watched directory that disappears is waited for and watched again when it returns.
+    """
 
     recursive = True
 
     def __init__(self, paths, on_change: Callable[[set[str]], None], *, templates_reload_themselves: bool,
-                 force_polling: bool | None, step_ms: int = STEP_MS):
+                 force_polling: bool | None, step_ms: int = STEP_MS, shown: Callable[[str], str] = str):
         super().__init__(name="watcher", daemon=True)
         self.paths = [str(p) for p in paths]
         self.on_change = on_change
-        self.filter = SourceFilter(templates_reload_themselves)
+        self.filter = SourceFilter(templates_reload_themselves, self.paths)
         self.force_polling = force_polling
         self.step_ms = step_ms
+        self.shown = shown
         self.stop_event = threading.Event()
 
     def run(self) -> None:
-        try:
-            for changes in watch(*self.paths, watch_filter=self.filter, stop_event=self.stop_event,
-                                 step=self.step_ms, force_polling=self.force_polling,
-                                 recursive=self.recursive, raise_interrupt=False):
-                self.on_change({path for _, path in changes})
-        except Exception as exc:  # a watcher failure must not take the server down
-            say(f"error: watching files stopped ({exc}); restart to reload again. If this says "
-                "'inotify watch limit reached', narrow RELOAD_PATHS or raise fs.inotify.max_user_watches")
+        first, unreported = True, False
+        while not self.stop_event.is_set():
+            if not self.wait_for_roots():
+                return
+            roots = self.identities()
+            if first and self.recursive:
+                threading.Thread(target=self.warn_unreadable, name="watcher-check", daemon=True).start()
+            elif unreported:
+                self.on_change(set(self.paths))  # what came back may differ from what was served
+            first, unreported = False, True
+            try:
+                for changes in watch(*self.paths, watch_filter=self.filter, stop_event=self.stop_event,
+                                     step=self.step_ms, force_polling=self.force_polling, recursive=self.recursive,
+                                     raise_interrupt=False, ignore_permission_denied=True,
+                                     yield_on_timeout=True, rust_timeout=ROOT_CHECK_MS):
+                    now = self.identities()
+                    if changes and None not in now.values():  # a vanished root is reported when back
+                        self.on_change({path for _, path in changes})
+                    if now != roots:
+                        # Report once watching again: files written before the new watch began are
+                        # seen by no event. A file root replaced by an editor's save was just reported.
+                        unreported = not changes or None in now.values()
+                        break
+            except Exception as exc:  # a watcher failure must not take the server down
+                if self.identities() != roots:
+                    continue  # a root went away mid-watch: wait for it
+                say(f"error: watching files stopped ({exc}). If this says 'inotify watch limit reached', narrow "
+                    "RELOAD_PATHS or raise fs.inotify.max_user_watches; then restart")
+                return
+
+    def identities(self) -> dict[str, tuple[int, int] | None]:
+        """Each root's (device, inode), None when it is gone: a re-created directory is a new inode."""
+        found: dict[str, tuple[int, int] | None] = {}
+        for path in self.paths:
+            try:
+                stat = os.stat(path)
+                found[path] = (stat.st_dev, stat.st_ino)
+            except OSError:
+                found[path] = None
+        return found
+
+    def wait_for_roots(self) -> bool:
+        """Until every watched path exists (True), or stop() (False); says what it waits for, once."""
+        missing = [p for p, identity in self.identities().items() if identity is None]
+        if not missing:
+            return True
+        say(f"warning: {', '.join(self.shown(p) for p in missing)} can no longer be seen: "
+            "reloading waits until it is back")
+        while not self.stop_event.wait(ROOT_CHECK_MS / 1000):
+            if all(identity is not None for identity in self.identities().values()):
+                say(f"{', '.join(self.shown(p) for p in missing)} is back: watching it again")
+                return True
+        return False
+
+    def warn_unreadable(self) -> None:
+        for path in self.paths:
+            if os.path.isdir(path):
+                for directory in self.filter.unreadable_dirs(path):
+                    say(f"warning: cannot read {self.shown(directory)} (permission denied): changes inside it are "
+                        "not watched. Make it readable for this user (e.g. chown or chmod), or move it out of "
+                        "RELOAD_PATHS")
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -23,7 +23,7 @@ import sys  # noqa: E402
 import gevent  # noqa: E402
 from gevent.event import AsyncResult  # noqa: E402
 
-from devserver import appload, protocol  # noqa: E402
+from devserver import appload, orphans, protocol  # noqa: E402
 from devserver.log import say  # noqa: E402
 from devserver.server import DrainingServer  # noqa: E402
 from devserver.settings import load_settings  # noqa: E402
@@ -31,6 +31,11 @@ from devserver.settings import load_settings  # noqa: E402
 
 def serve(listen_fd: int, control_fd: int) -> int:
     """Run one worker to the end; returns the exit status."""
+    try:
+        os.chdir(os.environ.get(protocol.ROOT_ENV, "."))  # by path: the directory may have been re-created
+    except OSError:
+        pass  # gone for now: the app fails to import, and the error page says so
+    orphans.become_subreaper()  # what the app starts in a session of its own comes back here
     settings = load_settings()
     listener = socket.socket(fileno=listen_fd)
     control = socket.socket(fileno=control_fd)
@@ -43,7 +48,8 @@ def serve(listen_fd: int, control_fd: int) -> int:
 
     error = os.environ.get(protocol.ERROR_ENV)
     if error:
-        app, ok = appload.error_app(error, settings), False
+        status, message = protocol.parse_error_page(error)
+        app, ok = appload.error_app(message, settings, status), False
     else:
         app, ok = appload.load(settings)
     server = DrainingServer(listener, app, access_log=settings.access_log, host=settings.host)
@@ -80,6 +86,7 @@ def serve(listen_fd: int, control_fd: int) -> int:
         say(f"worker {os.getpid()}: requests still running after GRACEFUL_TIMEOUT="
             f"{settings.graceful_timeout:g}s were cut off")
     reader.kill(block=False)
+    orphans.end(orphans.children(os.getpid()))  # nothing the app started outlives its worker
     return 0
 
 

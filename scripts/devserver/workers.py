@@ -75,6 +75,7 @@ def child_env(listener: socket.socket, control: socket.socket, env: dict[str, st
     return {**os.environ, **env,
             protocol.LISTEN_FD_ENV: str(listener.fileno()),
             protocol.CONTROL_FD_ENV: str(control.fileno()),
+
             "PYTHONPATH": os.pathsep.join(filter(None, [SCRIPTS_DIR, os.environ.get("PYTHONPATH")]))}
 
 
@@ -84,7 +85,8 @@ def start_child(module: str, listener: socket.socket, control: socket.socket, en
     It leads a new session: its own process group, and Ctrl-C in a terminal reaches only the supervisor.
     """
     process = subprocess.Popen([sys.executable, "-m", module], env=child_env(listener, control, env),
-                               pass_fds=(listener.fileno(), control.fileno()), start_new_session=True)
+                               pass_fds=(listener.fileno(), control.fileno()), start_new_session=True,
+                               cwd=root if os.path.isdir(root := os.environ[protocol.ROOT_ENV]) else "/")
     control.close()  # the child's end, now the child's alone
     # The supervisor reaps every child itself (it may be PID 1), so Popen must not wait for this one.
     process.returncode = 0

@@ -1,0 +1,52 @@
+"""The project's own modules are always compiled from their source, never taken from __pycache__.
+
+Why: a .pyc is trusted when the source's mtime (in whole seconds) and size match what it
+recorded. Two saves within one second that keep the size ("ok" -> "OK" -> "ok") leave a
+.pyc that looks valid for the wrong text, and the worker would serve the previous code.
+Compiling a project's modules costs milliseconds; installed packages keep their caches.
+Python has no switch for this per directory, so the project's directories get a finder
+whose source loader reports no source timestamp: importlib then neither reads nor writes
+bytecode for them (SourceLoader.get_code).
+"""
+
+from __future__ import annotations
+
+import sys
+import sysconfig
+from importlib.machinery import (
+    BYTECODE_SUFFIXES,
+    EXTENSION_SUFFIXES,
+    SOURCE_SUFFIXES,
+    ExtensionFileLoader,
+    FileFinder,
+    SourceFileLoader,
+    SourcelessFileLoader,
+)
+from pathlib import Path
+
+
+class SourceOnlyLoader(SourceFileLoader):
+    def path_stats(self, path):
+        raise OSError("the dev server compiles the project's modules from source")
+
+
+def install(project_root: str) -> None:
+    """From now on, imports from directories under `project_root` (but not a virtualenv in it) skip bytecode."""
+    root = Path(project_root).resolve()
+    installed = {Path(sysconfig.get_path(key)).resolve() for key in ("purelib", "platlib", "stdlib")}
+    loaders = [(ExtensionFileLoader, EXTENSION_SUFFIXES), (SourceOnlyLoader, SOURCE_SUFFIXES),
+               (SourcelessFileLoader, BYTECODE_SUFFIXES)]
+
+    def ours(path: str) -> bool:
+        resolved = Path(path or ".").resolve()
+        return (resolved == root or root in resolved.parents) and not any(
+            resolved == p or p in resolved.parents for p in installed)
+
+    def hook(path: str):
+        if not ours(path):
+            raise ImportError("not the project's")  # the next hook (the usual FileFinder) takes it
+        return FileFinder(path, *loaders)
+
+    sys.path_hooks.insert(0, hook)
+    for path in [p for p in sys.path_importer_cache if ours(p)]:
+        del sys.path_importer_cache[path]  # found before the hook (e.g. by the fork server): find again

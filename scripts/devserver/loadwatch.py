@@ -1,0 +1,64 @@
+"""Says so when importing the app takes long, and where it waits (the user's own line).
+
+Why: an app that waits at import for a database that never answers, or loops, looks
+like a hung server: the request spins and the log is silent. A native thread (not a
+greenlet: the import may block gevent's hub) looks at the loading code at 3, 6, 12, ...
+seconds and names the innermost frame in the project's own files.
+"""
+
+from __future__ import annotations
+
+import linecache
+import os
+import sys
+
+from gevent import monkey
+
+from devserver.log import say
+
+FIRST_REPORT = 3.0
+
+start_new_thread, allocate_lock, get_ident = monkey.get_original("_thread", ["start_new_thread", "allocate_lock",
+                                                                               "get_ident"])
+
+
+class LoadWatch:
+    """`with LoadWatch(root):` around the app's import."""
+
+    def __init__(self, project_root: str):
+        self.root = os.path.realpath(project_root) + os.sep
+        self.done = allocate_lock()
+
+    def __enter__(self) -> LoadWatch:
+        import greenlet
+
+        self.loading = greenlet.getcurrent()
+        self.thread = get_ident()
+        self.done.acquire()
+        start_new_thread(self.watch, ())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.done.release()
+
+    def watch(self) -> None:
+        waited, interval = 0.0, FIRST_REPORT
+        while not self.done.acquire(timeout=interval):
+            waited += interval
+            where = self.where()
+            say(f"still loading the app after {waited:g}s" + (f", at {where}" if where else "")
+                + ": an import that waits for a service (a database?) or loops holds every request")
+            interval *= 2
+        self.done.release()
+
+    def where(self) -> str | None:
+        """The innermost frame of the loading code that is in the project (not a library)."""
+        frame = self.loading.gr_frame or sys._current_frames().get(self.thread)
+        while frame is not None:
+            path = os.path.realpath(frame.f_code.co_filename)
+            if path.startswith(self.root) and f"{os.sep}site-packages{os.sep}" not in path \
+                    and f"{os.sep}scripts{os.sep}devserver{os.sep}" not in path:
+                line = linecache.getline(path, frame.f_lineno).strip()
+                return f"{path[len(self.root):]}:{frame.f_lineno} ({line})"
+            frame = frame.f_back
+        return None

@@ -1,0 +1,50 @@
+"""Processes the app starts in a session of their own (setsid, daemonizing libraries) end with it.
+
+A worker's process group is killed when it goes, but a child that called setsid()
+left that group, and a double fork leaves the worker's children too: both used to
+outlive reloads, one more each time. Linux's child subreaper (prctl) makes such
+orphans children of the nearest subreaper ancestor instead of init. Every worker
+is one, and ends its children when it exits; the supervisor is one, and ends the
+orphans of a worker that died without doing so. Elsewhere (macOS) this is a no-op.
+No library wraps PR_SET_CHILD_SUBREAPER, hence ctypes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+from pathlib import Path
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def children(pid: int) -> set[int]:
+    """The live children of `pid` (Linux's /proc/PID/task/*/children; empty elsewhere)."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found.update(int(child) for child in (task / "children").read_text().split())
+        except (OSError, ValueError):
+            pass
+    return found
+
+
+def end(pids) -> None:
+    """SIGKILL each process and, where it leads one, its process group."""
+    for pid in pids:
+        for kill in (os.killpg, os.kill):
+            try:
+                kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
