@@ -272,3 +272,16 @@ def test_ambiguous_or_malformed_bodies_get_400_and_the_connection_closed(shop, r
     ok = raw_exchange(server, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
     assert ok.startswith(b"HTTP/1.1 200") and ok.endswith(b"5 bytes")
 
+
+
+def test_a_stop_is_not_held_by_a_connection_that_never_sends_a_request(shop):
+    """Browsers open speculative connections that may never carry a request."""
+    server = shop()
+    silent = socket.create_connection(("127.0.0.1", server.port))
+    try:
+        assert server.get("/").text == "v1"  # the silent connection has been accepted by now
+        started = time.monotonic()
+        assert server.stop() == 0
+        assert time.monotonic() - started < 2.0
+    finally:
+        silent.close()

@@ -22,6 +22,8 @@ from gevent.socket import wait_read
 
 from devserver import handover
 
+FIRST_REQUEST_GRACE = 0.5  # seconds a new connection may take to send its request while stopping
+
 
 class PassOn(Exception):
     """Thrown into a handler waiting for the client's next request: the server is retiring."""
@@ -83,8 +85,15 @@ class ConnectionHandler(WSGIHandler):
             if handover.give(successor, self.socket, self.rfile.read(len(pending)) if pending else b""):
                 self.socket = None  # theirs now: pywsgi's clean-up must neither read nor close it
             return ""
-        # Shutting down: answer a request already sent (or the first of a new connection), close the rest.
-        if self.read_ahead() or self.requests == 0:
+        # Shutting down: answer a request already sent, close the rest. A new connection that has
+        # sent nothing yet gets a moment, since its request may be on the way; a browser's
+        # speculative pre-connection sends nothing and must not hold the stop for long.
+        if not self.read_ahead() and self.requests == 0:
+            try:
+                wait_read(self.socket.fileno(), timeout=FIRST_REQUEST_GRACE)
+            except (TimeoutError, PassOn):
+                pass
+        if self.read_ahead():
             self.close_connection = True
             return None
         return ""

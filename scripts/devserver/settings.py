@@ -195,8 +195,9 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None, cwd:
             )
         paths.append(path)
     if raw_paths and not paths:
-        errors.append(f"RELOAD_PATHS={env.get('RELOAD_PATHS')!r} names no path: use paths relative to the working directory, "
-                      "comma-separated (e.g. RELOAD_PATHS=app,config), or leave it unset to watch FLASK_APP's package")
+        errors.append(f"RELOAD_PATHS={env.get('RELOAD_PATHS')!r} names no path: use paths relative to the "
+                      "working directory, comma-separated (e.g. RELOAD_PATHS=app,config), "
+                      "or leave it unset to watch FLASK_APP's package")
     if not raw_paths:
         paths.append(default_app_dir(flask_app, cwd))
 
