@@ -403,3 +403,19 @@ def test_keep_alive_and_new_connection_clients_together_across_reloads(devserver
     nothing failed, nothing stale (and the fixture checks no process is left behind)."""
     server = start_probe(devserver, project, preload)
     run_load(server, keep_alive=3, fresh=3)
+
+
+@both_launch_modes
+def test_a_connection_busy_across_two_quick_reloads_is_passed_on_twice(devserver, project, preload):
+    """Save, then format-on-save: the first new worker is already retiring when the oldest one
+    finishes a slow request and passes its connection on. It must pass it on again, not drop it."""
+    server = start_probe(devserver, project, preload)
+    with kept_alive(server) as (conn, _):
+        conn.request("GET", "/slow?seconds=1.5")
+        reload_to(server, 2)
+        reload_to(server, 3)
+        response = conn.getresponse()
+        assert (response.status, response.read()) == (200, b"1")  # in flight before the saves
+        conn.request("GET", "/version")
+        response = conn.getresponse()
+        assert (response.status, response.read()) == (200, b"3"), log_tail(server)

@@ -11,6 +11,7 @@ bytecode for them (SourceLoader.get_code).
 
 from __future__ import annotations
 
+import os
 import sys
 import sysconfig
 from importlib.machinery import (
@@ -42,8 +43,8 @@ def install(project_root: str) -> None:
         return (resolved == root or root in resolved.parents) and not any(
             resolved == p or p in resolved.parents for p in installed)
 
-    def hook(path: str):
-        if not ours(path):
+    def hook(path):
+        if not isinstance(path, str) or not os.path.isdir(path or ".") or not ours(path):
             raise ImportError("not the project's")  # the next hook (the usual FileFinder) takes it
         return FileFinder(path, *loaders)
 

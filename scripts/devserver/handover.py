@@ -38,7 +38,7 @@ def take(channel_end: socket.socket) -> tuple[socket.socket, bytes] | None:
     """The next connection and its read-ahead bytes; None once every giver has closed its end."""
     while True:
         try:
-            message, fds, _, _ = socket.recv_fds(channel_end, MAX_MESSAGE, 1)
+            message, fds, _, _ = socket.recv_fds(channel_end, MAX_MESSAGE, 1, socket.MSG_CMSG_CLOEXEC)
         except OSError:
             return None
         if not message:

@@ -17,6 +17,8 @@ import signal
 import sys
 from pathlib import Path
 
+from devserver.protocol import CONTROL_FD_ENV
+
 PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -36,6 +38,20 @@ def children(pid: int) -> set[int]:
         try:
             found.update(int(child) for child in (task / "children").read_text().split())
         except (OSError, ValueError):
+            pass
+    return found
+
+
+def from_workers(pids) -> set[int]:
+    """Those started by a worker's app (they inherit its environment): as PID 1 the supervisor also
+    adopts what `docker exec` started, which is none of its business."""
+    marker = f"{CONTROL_FD_ENV}=".encode()
+    found = set()
+    for pid in pids:
+        try:
+            if any(entry.startswith(marker) for entry in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")):
+                found.add(pid)
+        except OSError:
             pass
     return found
 

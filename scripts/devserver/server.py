@@ -83,7 +83,9 @@ class ConnectionHandler(WSGIHandler):
         if successor is not None:
             pending = self.read_ahead()
             if handover.give(successor, self.socket, self.rfile.read(len(pending)) if pending else b""):
-                self.socket = None  # theirs now: pywsgi's clean-up must neither read nor close it
+                sock, self.socket = self.socket, None  # theirs now: pywsgi's clean-up must not read it
+                self.rfile.close()
+                sock.close()  # our copy only: the successor's keeps the connection open
             return ""
         # Shutting down: answer a request already sent, close the rest. A new connection that has
         # sent nothing yet gets a moment, since its request may be on the way; a browser's
@@ -214,22 +216,32 @@ class DrainingServer(WSGIServer):
         def receive():
             with channel_end:
                 while (received := handover.take(channel_end)) is not None:
-                    connection, read_ahead = received
-                    try:
-                        address = connection.getpeername()
-                    except OSError:
-                        address = ("", 0)  # already closed by the client: the handler sees that
-                    self.do_handle(connection, address, read_ahead)
+                    # Into the pool, not through do_handle: a draining server (closed) must still
+                    # take connections in, to pass them on to its own successor.
+                    self.pool.spawn(self.serve_adopted, *received)
 
         self.adopting.append(gevent.spawn(receive))
+
+    def serve_adopted(self, connection: socket.socket, read_ahead: bytes) -> None:
+        try:
+            try:
+                address = connection.getpeername()
+            except OSError:
+                address = ("", 0)  # already closed by the client: the handler sees that
+            self.handle(connection, address, read_ahead)
+        finally:
+            connection.close()
 
     def begin_drain(self, successor: socket.socket | None) -> None:
         """Stop accepting; pass every connection not being answered to `successor` (None: shutting down)."""
         self.draining = True
         self.successor = successor
         self.close()  # closes only this process's copy of the listening socket
+        loop = gevent.get_hub().loop
         for handler in [h for h in self.handlers if h.waiting]:
-            handler.greenlet.kill(PassOn, block=False)  # wakes it where it waits, nothing read
+            # Woken where it waits, nothing read; checked again when the callback runs, since the
+            # client may have woken it first.
+            loop.run_callback(lambda h=handler: h.waiting and h.greenlet.throw(PassOn))
 
     def wait_drained(self, timeout: float) -> bool:
         """Wait (up to `timeout`) until every connection is answered or passed on and the

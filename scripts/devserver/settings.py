@@ -161,7 +161,8 @@ class Settings:
         return env
 
 
-def load_settings(environ: os._Environ[str] | dict[str, str] | None = None, cwd: Path | None = None) -> Settings:
+def load_settings(environ: os._Environ[str] | dict[str, str] | None = None, cwd: Path | None = None,
+                  check_paths: bool = True) -> Settings:
     """Read and check every variable; raise ConfigError listing each bad one, a line each."""
     env = os.environ if environ is None else environ
     cwd = Path.cwd() if cwd is None else cwd
@@ -188,7 +189,7 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None, cwd:
     raw_paths = env.get("RELOAD_PATHS", "").strip()
     for item in parse_list(raw_paths):
         path = (cwd / item).resolve()
-        if not path.exists():
+        if check_paths and not path.exists():
             errors.append(
                 f"RELOAD_PATHS={raw_paths!r} names {item!r}, which does not exist in {cwd}: "
                 "use existing paths, comma-separated, relative to the working directory"

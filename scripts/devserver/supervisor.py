@@ -35,6 +35,7 @@ CRASH_BACKOFF_MAX = 10.0
 CRASH_CAUSE = "restart after a crash"
 STABLE_AFTER = 30.0  # a worker that lived this long resets the crash back-off
 ERROR_SETTLE = 0.2  # an error page is served once the files have been quiet this long
+ERROR_SETTLE_MAX = 1.0  # or this long after the first change it shows, whichever comes first
 
 
 class Supervisor:
@@ -56,6 +57,7 @@ class Supervisor:
         self.restart_at: float | None = None
         self.promote_at: float | None = None  # an error generation waits for the files to settle
         self.last_change = 0.0
+        self.first_unserved_change = float("inf")
         self.exit_code: int | None = None
         self.watchers: list[Watcher] = []
 
@@ -102,6 +104,7 @@ class Supervisor:
                 self.events.put((event, arg))
                 break
         self.last_change = time.monotonic()
+        self.first_unserved_change = min(self.first_unserved_change, self.last_change)
         names = sorted(self.shown(p) for p in paths)
         cause = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         self.start_generation(f"{cause} changed")
@@ -120,7 +123,8 @@ class Supervisor:
     def on_loaded(self, worker: Worker) -> None:
         if worker not in self.pending or any(w.ok is None for w in self.pending):
             return
-        settled = self.last_change + ERROR_SETTLE
+        # Saves that never pause must not hide an error for good: at most ERROR_SETTLE_MAX.
+        settled = min(self.last_change + ERROR_SETTLE, self.first_unserved_change + ERROR_SETTLE_MAX)
         if all(w.ok for w in self.pending) or worker.error_only or time.monotonic() >= settled:
             self.promote()
         else:
@@ -176,6 +180,7 @@ class Supervisor:
         new, old = self.pending, self.current
         self.pending = []
         self.promote_at = None
+        self.first_unserved_change = float("inf")
         ok = all(w.ok for w in new)
         if not ok and not self.settings.reload:
             self.current = new
@@ -225,10 +230,11 @@ class Supervisor:
         self.statuses.update(reap())
         # Keep only what on_gone will read: as PID 1 every orphan in the container is reaped here too.
         tracked = {w.pid for w in (*self.current, *self.pending, *self.retiring)}
-        for pid in [pid for pid in self.statuses if pid not in tracked]:
+        for pid in [pid for pid in list(self.statuses) if pid not in tracked]:
             del self.statuses[pid]
         # What a dead worker's app left running (setsid, double fork) was handed to us: end it.
-        orphans.end(orphans.children(os.getpid()) - tracked - self.launcher.pids() - set(self.statuses))
+        orphans.end(orphans.from_workers(orphans.children(os.getpid()) - tracked - self.launcher.pids()
+                                         - set(self.statuses)))
         now = time.monotonic()
         for worker, deadline in list(self.retiring.items()):
             if now >= deadline:

@@ -19,6 +19,7 @@ import os  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import gevent  # noqa: E402
 from gevent.event import AsyncResult  # noqa: E402
@@ -36,7 +37,8 @@ def serve(listen_fd: int, control_fd: int) -> int:
     except OSError:
         pass  # gone for now: the app fails to import, and the error page says so
     orphans.become_subreaper()  # what the app starts in a session of its own comes back here
-    settings = load_settings()
+    # Reload paths are the supervisor's business: one deleted meanwhile must not stop a worker.
+    settings = load_settings(check_paths=False, cwd=Path(os.environ.get(protocol.ROOT_ENV, ".")))
     listener = socket.socket(fileno=listen_fd)
     control = socket.socket(fileno=control_fd)
 
@@ -62,13 +64,15 @@ def serve(listen_fd: int, control_fd: int) -> int:
     def read_orders() -> None:
         while True:
             try:
-                message, fds, _, _ = socket.recv_fds(control, 256, 1)
+                message, fds, _, _ = socket.recv_fds(control, 256, 1, socket.MSG_CMSG_CLOEXEC)
             except OSError:
                 break
             if not message:
                 break
             word = message.decode()
             channel = socket.socket(fileno=fds[0]) if fds else None
+            if channel is not None:
+                channel.settimeout(None)  # not the app's socket.setdefaulttimeout(): it waits for a predecessor
             if word == protocol.SERVE:
                 if channel is not None:
                     server.adopt(channel)  # what the retiring worker passes on
