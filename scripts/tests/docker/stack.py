@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from helpers import ROOT, free_port
+from helpers import ROOT, TEST_APP, free_port
 
 # Test routes added to the project copy before it is built (so the prod image has them too).
 TEST_ROUTES = '''
@@ -64,8 +64,11 @@ class Stack:
         self.dir = base / "project"
         shutil.copytree(source, self.dir, ignore=shutil.ignore_patterns(
             ".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".env"))
-        with open(self.dir / "app" / "views.py", "a") as f:
+        # The test app beside the user's app/, named in .env as a user names their own.
+        shutil.copytree(TEST_APP, self.dir / "kiosk", ignore=shutil.ignore_patterns("__pycache__"))
+        with open(self.dir / "kiosk" / "views.py", "a") as f:
             f.write(TEST_ROUTES)
+        self.write_env()
         self.name = name or f"devtest-{uuid.uuid4().hex[:10]}"
         self.port = port or free_port()
         self.uid = container_uid()
@@ -78,6 +81,11 @@ class Stack:
         if os.getuid() == 0:  # let the container user write into its mount, as a developer's own files would
             subprocess.run(["chown", "-R", f"{self.uid}:{self.uid}", str(self.dir)], check=True)
         self.url = f"http://127.0.0.1:{self.port}"
+
+    def write_env(self, **variables: str) -> None:
+        """The project's .env: FLASK_APP naming the test app, then `variables`."""
+        lines = [f"{k}={v}" for k, v in {"FLASK_APP": "kiosk", **variables}.items()]
+        (self.dir / ".env").write_text("\n".join(lines) + "\n")
 
     def compose(self, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run(["docker", "compose", *args], cwd=self.dir, env=self.env,

@@ -13,7 +13,9 @@ from helpers import wait_for
 def test_stack_is_healthy_and_serves_the_page(stack):
     page = stack.get("/")
     assert page.status_code == 200 and "It works." in page.text
-    assert stack.get("/healthz").json()["status"] == "ok"
+    health = stack.inspect()["State"]["Health"]
+    assert health["Log"][-1]["ExitCode"] == 0 and health["Log"][-1]["Output"].strip() == "serving kiosk"
+    assert "OPTIONS" not in stack.logs()  # the health check is never logged
     assert f"open http://127.0.0.1:{stack.port} in your browser" in stack.logs()
 
 
@@ -26,7 +28,7 @@ def test_host_edit_is_served_from_the_container_with_no_failed_request(stack):
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and "edited-on-the-host" not in answers[-1:]:
             try:
-                response = session.get(stack.url + "/healthz", timeout=10)
+                response = session.get(stack.url + "/pid", timeout=10)
                 if response.status_code == 200:
                     answers.append(response.json()["status"])
                 else:
@@ -37,7 +39,7 @@ def test_host_edit_is_served_from_the_container_with_no_failed_request(stack):
     poller = threading.Thread(target=poll)
     poller.start()
     wait_for(lambda: answers, 10, message="the poller's first answer")
-    stack.edit("app/views.py", 'status="ok"', 'status="edited-on-the-host"')
+    stack.edit("kiosk/views.py", 'status="ok"', 'status="edited-on-the-host"')
     poller.join(30)
     assert answers[0] == "ok" and answers[-1] == "edited-on-the-host", answers[-3:]
     assert failures == []
@@ -45,7 +47,7 @@ def test_host_edit_is_served_from_the_container_with_no_failed_request(stack):
 
 
 def test_template_edit_is_served(stack):
-    stack.edit("app/templates/index.html", "It works.", "It works, edited.")
+    stack.edit("kiosk/templates/index.html", "It works.", "It works, edited.")
     wait_for(lambda: "It works, edited." in stack.get("/").text, 10, message="the edited template")
 
 
@@ -89,14 +91,14 @@ def test_container_is_hardened(stack):
 
 def test_image_holds_nothing_private_from_the_build_context(new_stack):
     s = new_stack()
-    (s.dir / ".env").write_text("SECRET_KEY=do-not-ship-me\n")
+    s.write_env(SECRET_KEY="do-not-ship-me")
     (s.dir / ".git").mkdir()
     (s.dir / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
     (s.dir / ".venv" / "bin").mkdir(parents=True)
     s.compose("build", "web")
     listing = subprocess.run(["docker", "run", "--rm", "--entrypoint", "ls", f"{s.name}-web:dev", "-a", "/app"],
                              capture_output=True, text=True, check=True).stdout.split()
-    assert "app" in listing and "scripts" in listing
+    assert "kiosk" in listing and "scripts" in listing
     assert not {".env", ".git", ".venv"} & set(listing), listing
 
 
@@ -118,10 +120,17 @@ def test_stop_returns_quickly_after_the_in_flight_request_finished(new_stack):
 
 def test_bad_configuration_in_env_fails_up_with_the_supervisors_message(new_stack):
     s = new_stack()
-    (s.dir / ".env").write_text("FLASK_DEBUG=maybe\n")
+    s.write_env(FLASK_DEBUG="maybe")
     result = s.compose("up", "--build", "--abort-on-container-exit", "--exit-code-from", "web", "web",
                        check=False, timeout=300)
     assert result.returncode == 2, result.stdout + result.stderr
     # What the user sees: compose's attached output, or (if the container exited before compose
     # attached) the container's log.
     assert "FLASK_DEBUG='maybe' is not a boolean: use 1/0, true/false, yes/no or on/off" in s.logs("web")
+
+
+def test_flask_commands_in_the_container_read_env_without_a_hint(stack):
+    """The flask CLI finds the app from .env and prints no "Install python-dotenv" hint."""
+    result = stack.compose("exec", "-T", "web", "flask", "routes")
+    assert "/testsleep" in result.stdout and "kiosk." in result.stdout
+    assert "python-dotenv" not in result.stdout + result.stderr

@@ -33,11 +33,11 @@ def test_workers_are_forked_and_reload_fast(devserver):
 
 def test_no_state_of_one_worker_reaches_the_next(devserver):
     server = devserver()
-    server.append("app/views.py", STATE)
+    server.append("kiosk/views.py", STATE)
     server.wait_reloads(1)
     assert server.get("/state").text == "nothing"
     assert server.get("/state").text == "something"  # the same worker keeps its own state
-    server.append("app/views.py", "\n")
+    server.append("kiosk/views.py", "\n")
     server.wait_reloads(2)
     assert server.get("/state").text == "nothing"  # a new worker starts clean
 
@@ -45,11 +45,11 @@ def test_no_state_of_one_worker_reaches_the_next(devserver):
 def test_a_dead_fork_server_is_rebuilt_and_the_reload_still_happens(devserver):
     server = devserver()
     os.kill(fork_server_pid(server), signal.SIGKILL)
-    server.append("app/views.py", '\n\n@bp.get("/after")\ndef after():\n    return "after"\n')
+    server.append("kiosk/views.py", '\n\n@bp.get("/after")\ndef after():\n    return "after"\n')
     wait_for(lambda: server.get("/after").text == "after", 20, message="the reload after the fork server died")
     assert "rebuilding the preloaded fork server: it died" in server.log() \
         or "the fork server did not answer" in server.log()
-    server.append("app/views.py", "\n")  # and the rebuilt one serves later reloads
+    server.append("kiosk/views.py", "\n")  # and the rebuilt one serves later reloads
     server.wait_reloads(2)
     assert fork_server_pid(server)
 
@@ -74,7 +74,7 @@ def test_a_preload_module_that_fails_falls_back_to_spawning(devserver):
     server = devserver(PRELOAD="json,nosuchmodule_xyz")
     assert "PRELOAD could not import nosuchmodule_xyz: ModuleNotFoundError" in server.log()
     assert server.get("/").status_code == 200
-    server.append("app/views.py", "\n")
+    server.append("kiosk/views.py", "\n")
     server.wait_reloads(1)
     assert server.get("/").status_code == 200
 

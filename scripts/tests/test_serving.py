@@ -27,7 +27,7 @@ def slow():
 
 
 def add_slow_route(server):
-    server.append("app/views.py", SLOW)
+    server.append("kiosk/views.py", SLOW)
     server.wait_reloads(1)
     return lambda count: (server.project / "entered.txt").exists() and len(
         (server.project / "entered.txt").read_text()) >= count
@@ -58,7 +58,7 @@ def test_blocking_routes_hold_nothing_back(devserver):
 
 def test_raising_route_shows_the_debugger_with_debug_on(devserver):
     server = devserver(WERKZEUG_DEBUG_PIN="123-456-789")
-    server.append("app/views.py", RAISES)
+    server.append("kiosk/views.py", RAISES)
     server.wait_reloads(1)
     page = server.get("/boom")
     assert page.status_code == 500
@@ -69,7 +69,7 @@ def test_raising_route_shows_the_debugger_with_debug_on(devserver):
 
 def test_raising_route_is_a_plain_500_with_debug_off(devserver):
     server = devserver(FLASK_DEBUG="0")
-    server.append("app/views.py", RAISES)
+    server.append("kiosk/views.py", RAISES)
     server.wait_reloads(1)
     page = server.get("/boom")
     assert page.status_code == 500
@@ -79,7 +79,7 @@ def test_raising_route_is_a_plain_500_with_debug_off(devserver):
 
 def test_debugger_pin_is_generated_once_and_kept_across_reloads(devserver):
     server = devserver()
-    server.append("app/views.py", "\n")
+    server.append("kiosk/views.py", "\n")
     server.wait_reloads(1)
     assert server.log().count("its PIN is") == 1
 
@@ -142,7 +142,7 @@ def test_requests_longer_than_graceful_timeout_are_cut_at_the_deadline(devserver
 
 def test_processes_the_app_started_do_not_outlive_it(devserver):
     server = devserver()
-    server.append("app/views.py", '''
+    server.append("kiosk/views.py", '''
 
 @bp.get("/spawn")
 def spawn():
@@ -151,7 +151,7 @@ def spawn():
 ''')
     server.wait_reloads(1)
     child = int(server.get("/spawn").text)
-    server.append("app/views.py", "\n")  # a reload retires the worker that started it
+    server.append("kiosk/views.py", "\n")  # a reload retires the worker that started it
     server.wait_reloads(2)
     wait_for(lambda: not _alive(child), 10, message="the app's child to be gone")
 
@@ -167,7 +167,7 @@ def test_as_pid_1_it_reaps_orphans_the_app_leaves(project, tmp_path):
     if shutil.which("unshare") is None or os.geteuid() != 0:
         pytest.skip("needs unshare and root for a PID namespace")
     server = DevServer(project, FLASK_DEBUG="0")
-    server.append("app/views.py", ORPHANS)
+    server.append("kiosk/views.py", ORPHANS)
     server.process_prefix = ["unshare", "--pid", "--fork", "--kill-child"]
     server.start()
     supervisor = wait_for(lambda: _child_named(server.process.pid, "python"), 10, message="the supervisor")

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the project: scripts/tests/ is two levels down
+# The app these tests serve, never the user's app/ (see apps/README.md).
+TEST_APP = Path(__file__).resolve().parent / "apps" / "kiosk"
 
 
 # Variables the server reads: a test sets each it needs, none leaks in from the caller's shell.
@@ -45,9 +47,9 @@ def free_port() -> int:
 
 
 def copy_project(dest: Path) -> Path:
-    """The parts of the repo the dev server runs, copied so a test may edit them."""
-    for part in ("app", "scripts"):
-        shutil.copytree(ROOT / part, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
+    """The dev server and the test app (as kiosk/), copied so a test may edit them."""
+    shutil.copytree(ROOT / "scripts", dest / "scripts", ignore=shutil.ignore_patterns("__pycache__", "tests"))
+    shutil.copytree(TEST_APP, dest / "kiosk", ignore=shutil.ignore_patterns("__pycache__"))
     return dest
 
 
@@ -89,7 +91,7 @@ class DevServer:
         self.marker = uuid.uuid4().hex
         inherited = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
         self.env = {**inherited, "PORT": str(self.port), "DEVSERVER_TEST_ID": self.marker,
-                    "PYTHONUNBUFFERED": "1", **env}
+                    "PYTHONUNBUFFERED": "1", "FLASK_APP": "kiosk", **env}
         # Beside the project, not in it: a test may delete the whole project directory.
         self.log_path = project.with_name(f"{project.name}.{self.port}.log")
         self.process: subprocess.Popen | None = None
@@ -117,7 +119,7 @@ class DevServer:
         return requests.get(self.url + path, timeout=kwargs.pop("timeout", 10), **kwargs)
 
     def worker_pid(self) -> int:
-        return self.get("/healthz").json()["pid"]
+        return self.get("/pid").json()["pid"]
 
     def edit(self, relative: str, old: str, new: str) -> None:
         path = self.project / relative
@@ -164,6 +166,6 @@ class DevServer:
 def run_entrypoint(project: Path, timeout: float = 20, **env: str) -> subprocess.CompletedProcess:
     """Run the entrypoint to completion (for start-up refusals)."""
     inherited = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
-    full_env = {**inherited, "PYTHONUNBUFFERED": "1", **env}
+    full_env = {**inherited, "PYTHONUNBUFFERED": "1", "FLASK_APP": "kiosk", **env}
     return subprocess.run([sys.executable, str(project / "scripts" / "entrypoint.py")], env=full_env,
                           capture_output=True, text=True, timeout=timeout)

@@ -11,6 +11,8 @@ from stack import Stack
 def prod(tmp_path_factory):
     s = Stack(tmp_path_factory.mktemp("prod"), SECRET_KEY="test-secret-" + "x" * 32)
     s.url = f"http://127.0.0.1:{s.env['PROD_PORT']}"
+    # A development .env copied along: production ignores its reload settings.
+    s.write_env(RELOAD="1", RELOAD_PATHS="no-such-dir")
     try:
         s.compose("--profile", "prod", "up", "-d", "--build", "prod")
         s.wait_healthy("prod")
@@ -19,9 +21,9 @@ def prod(tmp_path_factory):
         s.down()
 
 
-def test_prod_serves_with_several_workers(prod):
+def test_prod_serves_the_app_flask_app_names_without_reloading(prod):
     assert prod.get("/").status_code == 200
-    assert "serving app on http://0.0.0.0:5000" in prod.logs("prod")
+    assert "serving kiosk on http://0.0.0.0:5000" in prod.logs("prod")
     assert "watching" not in prod.logs("prod")
 
 
@@ -49,7 +51,7 @@ def test_prod_refuses_to_start_without_a_secret_key(new_stack):
 
 def test_prod_refuses_the_debugger(new_stack):
     s = new_stack(SECRET_KEY="x" * 40)
-    (s.dir / ".env").write_text("FLASK_DEBUG=1\n")
+    s.write_env(FLASK_DEBUG="1")
     result = s.compose("--profile", "prod", "run", "--rm", "-e", "FLASK_DEBUG=1", "prod", check=False, timeout=300)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "FLASK_DEBUG is on with APP_ENV=production: refusing to start" in result.stdout + result.stderr

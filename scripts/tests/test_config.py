@@ -1,10 +1,14 @@
 """Bad configuration stops start-up with one clear line and a known exit status."""
 
+import re
 import socket
+import sys
 
 import pytest
 
-from helpers import free_port, run_entrypoint
+from helpers import ROOT, free_port, run_entrypoint
+
+sys.path.insert(0, str(ROOT / "scripts"))  # devserver, to compare settings in-process
 
 
 @pytest.mark.parametrize(
@@ -16,7 +20,7 @@ from helpers import free_port, run_entrypoint
         ({"RELOAD": "sometimes"}, "RELOAD='sometimes' is not a boolean"),
         ({"GRACEFUL_TIMEOUT": "soon"}, "GRACEFUL_TIMEOUT='soon' is not a duration"),
         ({"APP_ENV": "staging"}, "APP_ENV='staging' is not known: use one of development, production"),
-        ({"RELOAD_PATHS": "app,nowhere"}, "names 'nowhere', which does not exist"),
+        ({"RELOAD_PATHS": "kiosk,nowhere"}, "names 'nowhere', which does not exist"),
         ({"WERKZEUG_DEBUG_PIN": "12"}, "WERKZEUG_DEBUG_PIN='12' is not a PIN"),
         ({"APP_ENV": "production", "FLASK_DEBUG": "1", "SECRET_KEY": "x" * 32},
          "FLASK_DEBUG is on with APP_ENV=production: refusing to start"),
@@ -65,3 +69,39 @@ def test_missing_app_module_with_reload_off_exits_1(project):
     assert result.returncode == 1
     assert "Could not import 'nosuchmodule'" in result.stderr
     assert "with RELOAD=0 nothing will reload it" in result.stderr
+
+
+def test_env_file_is_read_as_docker_compose_reads_it(project, devserver):
+    """A BOM, CRLF line ends, `KEY = value`, `export`, comments and the shell's read-only UID."""
+    (project / ".env").write_bytes("\ufeffWERKZEUG_DEBUG_PIN = 123-456-789\r\nUID=4321\r\n"
+                                   "export ACCESS_LOG=0\r\nGRACEFUL_TIMEOUT=7 # seconds\r\n".encode())
+    server = devserver()
+    assert "its PIN is 123-456-789" in server.log()
+    assert server.get("/").status_code == 200
+    assert "GET /" not in server.log()  # ACCESS_LOG=0 from the export line
+
+
+def test_the_environment_wins_over_the_env_file(project, devserver):
+    (project / ".env").write_text("WERKZEUG_DEBUG_PIN=111-111-111\n")
+    server = devserver(WERKZEUG_DEBUG_PIN="222-222-222")
+    assert "its PIN is 222-222-222" in server.log()
+
+
+# Lines of .env.example that show an example rather than the default.
+EXAMPLES = {"WATCHFILES_FORCE_POLLING", "DEBUGGER_TRUSTED_HOSTS"}
+
+
+def test_copying_env_example_changes_nothing():
+    """Every setting in it is commented out, and each commented value is the default."""
+    from dotenv import dotenv_values
+
+    from devserver.settings import load_settings
+
+    example = ROOT / ".env.example"
+    assert dotenv_values(example) == {}
+    shown = dict(re.findall(r"(?m)^# ([A-Z_]+)=(.*)$", example.read_text()))
+    assert {"FLASK_APP", "RELOAD", "RELOAD_PATHS", "FLASK_DEBUG", "PORT"} <= shown.keys()
+    defaults = load_settings({}, cwd=ROOT)
+    for name, value in shown.items():
+        if name not in EXAMPLES | {"UID", "GID", "PYTHON_IMAGE"}:  # build args: compose's, not the server's
+            assert load_settings({name: value}, cwd=ROOT) == defaults, f"# {name}={value} is not the default"

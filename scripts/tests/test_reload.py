@@ -1,5 +1,6 @@
 """Edits are served without a restart by hand, without refusing anything, and broken code never kills the port."""
 
+import os
 import threading
 
 import pytest
@@ -22,11 +23,11 @@ def version():
 
 def test_edit_is_served_within_a_deadline(devserver):
     server = devserver()
-    server.append("app/views.py", ROUTE)
+    server.append("kiosk/views.py", ROUTE)
     wait_for(lambda: server.get("/version").text == "v1", 10, message="the new route")
-    server.edit("app/views.py", 'return "v1"', 'return "v2"')
+    server.edit("kiosk/views.py", 'return "v1"', 'return "v2"')
     wait_for(lambda: server.get("/version").text == "v2", 10, message="the edited route")
-    assert "reloaded in" in server.log() and "app/views.py changed" in server.log()
+    assert "reloaded in" in server.log() and "kiosk/views.py changed" in server.log()
 
 
 @both_launch_modes
@@ -34,7 +35,7 @@ def test_no_request_fails_while_reloading_under_keep_alive_load(devserver, prelo
     """Two keep-alive clients poll without pause across five reloads: every answer is a 200,
     and once a client has seen version N it never sees an older one again."""
     server = devserver(ACCESS_LOG="0", PRELOAD=preload)
-    server.append("app/views.py", ROUTE)
+    server.append("kiosk/views.py", ROUTE)
     server.wait_reloads(1)
     wait_for(lambda: server.get("/version").text == "v1", 10)
     failures, stale, seen = [], [], []
@@ -63,7 +64,7 @@ def test_no_request_fails_while_reloading_under_keep_alive_load(devserver, prelo
         client.start()
     try:
         for n in range(2, 7):
-            server.edit("app/views.py", f'return "v{n - 1}"', f'return "v{n}"')
+            server.edit("kiosk/views.py", f'return "v{n - 1}"', f'return "v{n}"')
             wait_for(lambda n=n: seen and seen[-1] == n, 10, message=f"v{n}")
     finally:
         done.set()
@@ -79,40 +80,51 @@ def test_no_request_fails_while_reloading_under_keep_alive_load(devserver, prelo
 def test_syntax_error_keeps_the_port_answered_and_the_fix_recovers(devserver, preload):
     server = devserver(PRELOAD=preload)
     supervisor_pid = server.process.pid
-    server.append("app/views.py", "\ndef broken(:\n")
+    server.append("kiosk/views.py", "\ndef broken(:\n")
     page = wait_for(lambda: (r := server.get("/")).status_code == 500 and r.text, 10, message="the error page")
     assert "SyntaxError" in page
     assert "views.py" in page  # debug on: the traceback names the file
     assert "app failed to load" in server.log()
-    server.edit("app/views.py", "\ndef broken(:\n", "\n")
+    server.edit("kiosk/views.py", "\ndef broken(:\n", "\n")
     wait_for(lambda: server.get("/").status_code == 200, 10, message="recovery")
     assert server.process.pid == supervisor_pid and server.process.poll() is None
 
 
 def test_missing_import_shows_the_module_without_traceback_when_debug_is_off(devserver):
     server = devserver(FLASK_DEBUG="0")
-    server.edit("app/views.py", "import os\n", "import os\nimport nosuchpackage\n")
+    server.edit("kiosk/views.py", "import os\n", "import os\nimport nosuchpackage\n")
     page = wait_for(lambda: (r := server.get("/")).status_code == 500 and r.text, 10, message="the error page")
     assert "nosuchpackage" in page
     assert "Traceback" not in page and 'File "' not in page
-    server.edit("app/views.py", "import nosuchpackage\n", "")
+    server.edit("kiosk/views.py", "import nosuchpackage\n", "")
     wait_for(lambda: server.get("/").status_code == 200, 10, message="recovery")
+
+
+def test_a_permission_error_at_load_says_whose_it_is_not_to_fix_the_code(devserver):
+    """In the container, a PermissionError is the UID's doing: the advice is UID/GID, not "fix the code"."""
+    server = devserver()
+    server.edit("kiosk/views.py", "import os\n",
+                "import os\nraise PermissionError(13, 'Permission denied', '/app/instance/notes.sqlite')\n")
+    server.wait_reloads(1)
+    assert f"the server's user (uid {os.getuid()}) may not use /app/instance/notes.sqlite: in the container, " \
+           "set UID and GID in .env to your own" in server.log()
+    assert "fix the code and save" not in server.log()
 
 
 @both_launch_modes
 def test_worker_that_dies_while_loading_is_reported_and_replaced_by_an_error_page(devserver, preload):
     server = devserver(PRELOAD=preload)
-    server.edit("app/views.py", "import os\n", "import os\nos._exit(7)\n")
+    server.edit("kiosk/views.py", "import os\n", "import os\nos._exit(7)\n")
     page = wait_for(lambda: (r := server.get("/")).status_code == 500 and r.text, 10, message="the error page")
     assert "exited with status 7 while loading the app" in page
-    server.edit("app/views.py", "os._exit(7)\n", "")
+    server.edit("kiosk/views.py", "os._exit(7)\n", "")
     wait_for(lambda: server.get("/").status_code == 200, 10, message="recovery")
 
 
 @both_launch_modes
 def test_worker_crash_at_runtime_is_restarted(devserver, preload):
     server = devserver(PRELOAD=preload)
-    server.append("app/views.py", '\n@bp.get("/die")\ndef die():\n    os._exit(3)\n')
+    server.append("kiosk/views.py", '\n@bp.get("/die")\ndef die():\n    os._exit(3)\n')
     server.wait_reloads(1)
     first = server.worker_pid()
     try:
@@ -126,7 +138,7 @@ def test_worker_crash_at_runtime_is_restarted(devserver, preload):
 def test_template_edit_is_served_without_a_restart(devserver):
     server = devserver()  # debug on: templates auto-reload
     pid = server.worker_pid()
-    server.edit("app/templates/index.html", "It works.", "It still works.")
+    server.edit("kiosk/templates/index.html", "It works.", "It still works.")
     wait_for(lambda: "It still works." in server.get("/").text, 5, message="the edited template")
     assert server.worker_pid() == pid
     assert "reloaded in" not in server.log()
@@ -135,7 +147,7 @@ def test_template_edit_is_served_without_a_restart(devserver):
 def test_template_edit_reloads_the_worker_when_auto_reload_is_off(devserver):
     server = devserver(FLASK_DEBUG="0", FLASK_TEMPLATES_AUTO_RELOAD="0")
     assert "It works." in server.get("/").text  # the template is now cached by Jinja
-    server.edit("app/templates/index.html", "It works.", "It still works.")
+    server.edit("kiosk/templates/index.html", "It works.", "It still works.")
     wait_for(lambda: "It still works." in server.get("/").text, 10, message="the edited template")
     assert "index.html changed" in server.log()
 
@@ -143,7 +155,7 @@ def test_template_edit_reloads_the_worker_when_auto_reload_is_off(devserver):
 def test_reload_off_watches_nothing(devserver):
     server = devserver(RELOAD="0")
     assert "watching" not in server.log()
-    server.append("app/views.py", ROUTE)
+    server.append("kiosk/views.py", ROUTE)
     # Nothing may happen: give a reload ample time to show itself, then check it did not.
     try:
         wait_for(lambda: server.get("/version").status_code == 200, 2)
@@ -158,12 +170,12 @@ def test_an_editor_save_is_one_reload(devserver, save):
     """A save is several file operations; the watcher's quiet window must make them one reload.
     A second, different file saved afterwards shows the first save produced no straggler reload."""
     server = devserver(ACCESS_LOG="0")
-    views = server.project / "app" / "views.py"
+    views = server.project / "kiosk" / "views.py"
     save(views, views.read_text() + "\n# saved once\n")
     server.wait_reloads(1)
-    (server.project / "app" / "config.py").write_text((server.project / "app" / "config.py").read_text() + "\n")
-    wait_for(lambda: "app/config.py changed" in server.log(), 10, message="the second file's reload")
+    (server.project / "kiosk" / "config.py").write_text((server.project / "kiosk" / "config.py").read_text() + "\n")
+    wait_for(lambda: "kiosk/config.py changed" in server.log(), 10, message="the second file's reload")
     lines = [line for line in server.log().splitlines() if "reloaded in" in line]
     assert len(lines) == 2, lines
-    assert lines[0].endswith("app/views.py changed") and lines[1].endswith("app/config.py changed")
+    assert lines[0].endswith("kiosk/views.py changed") and lines[1].endswith("kiosk/config.py changed")
     assert server.get("/").status_code == 200
