@@ -1,6 +1,5 @@
-"""The template's routes: a page, a blocking route that shows off gevent, a health check."""
+"""The demo's routes: a page, and a blocking route that shows off gevent. Yours to change."""
 
-import os
 import time
 
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
@@ -25,9 +24,3 @@ def testsleep():
         abort(400, "seconds must be between 0 and 300")
     time.sleep(seconds)
     return jsonify(slept=seconds)
-
-
-@bp.get("/healthz")
-def healthz():
-    """For the container health check: answers as soon as the app can serve."""
-    return jsonify(status="ok", pid=os.getpid())

@@ -1,15 +1,35 @@
-"""The container's health check: exit 0 when /healthz answers 200 on this container's port.
+"""The container's health check: healthy when a worker serves the app's current code.
 
-A Python file because slim images have no curl; run by HEALTHCHECK in the Dockerfile.
+It asks `OPTIONS *` on this container's port: a question about the server, which the
+worker answers itself (devserver/server.py, HealthAnswer), so it claims no URL of the
+app's, never reaches the app and is never logged. 200: the current code is served.
+503: the newest code failed to load, and its error page is served. No answer: no
+worker serves. A Python file because slim images have no curl; run by HEALTHCHECK in
+the Dockerfile.
 """
 
+import http.client
 import os
 import sys
-import urllib.request
 
-try:
-    with urllib.request.urlopen(f"http://127.0.0.1:{os.environ.get('PORT', '5000')}/healthz", timeout=2) as response:
-        sys.exit(0 if response.status == 200 else 1)
-except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
-    print(f"unhealthy: {exc}", file=sys.stderr)
-    sys.exit(1)
+
+def main() -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", int(os.environ.get("PORT", "5000")), timeout=2)
+    try:
+        connection.request("OPTIONS", "*")
+        response = connection.getresponse()
+        detail = response.read().decode(errors="replace").strip()
+    except (OSError, http.client.HTTPException) as exc:
+        print(f"unhealthy: no answer on port {connection.port}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        connection.close()
+    if response.status != 200:
+        print(f"unhealthy: {detail or response.status}", file=sys.stderr)
+        return 1
+    print(detail)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

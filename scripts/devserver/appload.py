@@ -8,6 +8,7 @@ Locating the app is Flask's own code (`flask.cli.prepare_import` and
 from __future__ import annotations
 
 import html
+import io
 import os
 import re
 import sys
@@ -49,14 +50,14 @@ def with_debugger(app, settings: Settings):
     return debugged
 
 
-def load(settings: Settings) -> tuple[object, bool]:
-    """The app ready to serve and True, or an app answering with the load error and False."""
+def load(settings: Settings) -> tuple[object, str | None]:
+    """The app ready to serve and None, or an app answering with the load error and that error's line."""
     freshsource.install(os.getcwd())
     try:
         with LoadWatch(os.getcwd()):
             app = locate(settings.flask_app)
         configure(app, settings)
-        return with_debugger(app, settings), True
+        return with_debugger(app, settings), None
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # the user's code may raise anything, SystemExit included
@@ -66,8 +67,18 @@ def load(settings: Settings) -> tuple[object, bool]:
             exc = exited_while_loading(exc)
         say(f"error: could not load the app (FLASK_APP={settings.flask_app!r}):")
         sys.stderr.write("".join(traceback.format_exception(exc)))
-        say("fix the code and save: the server reloads by itself.")
-        return error_app(exc, settings), False
+        say(advice(exc))
+        return error_app(exc, settings), summary(exc)
+
+
+def advice(exc: BaseException) -> str:
+    """What to do next. Not the code's fault when the container's user may not touch a file."""
+    if isinstance(exc, PermissionError):
+        where = f" {exc.filename}" if exc.filename else ""
+        return (f"the server's user (uid {os.getuid()}) may not use{where}: in the container, set UID and GID "
+                "in .env to your own (`id -u`, `id -g`) and rebuild with `docker compose up --build`; "
+                "the server reloads by itself once the file is fixed.")
+    return "fix the code and save: the server reloads by itself."
 
 
 class AppExitedWhileLoading(RuntimeError):
@@ -145,4 +156,10 @@ def error_app(exc: BaseException | str, settings: Settings, status: int = 500):
     def reraise(environ, start_response):
         raise exc.with_traceback(original)
 
-    return with_debugger(reraise, settings)
+    debugged = with_debugger(reraise, settings)
+
+    def logged_once(environ, start_response):
+        # The traceback was logged when the load failed; the debugger would log it on every request.
+        return debugged({**environ, "wsgi.errors": io.StringIO()}, start_response)
+
+    return logged_once

@@ -24,6 +24,10 @@ from devserver import handover
 
 FIRST_REQUEST_GRACE = 0.5  # seconds a new connection may take to send its request while stopping
 
+# The health check's question: `OPTIONS *` asks about the server, not about any URL (RFC 9110,
+# 9.3.7), so answering it here claims no route of the app's and never reaches the app.
+HEALTH_METHOD, HEALTH_TARGET = "OPTIONS", "*"
+
 
 class PassOn(Exception):
     """Thrown into a handler waiting for the client's next request: the server is retiring."""
@@ -132,7 +136,7 @@ class ConnectionHandler(WSGIHandler):
 
     def log_request(self):
         # The container health check asks every few seconds: a line each would bury the app's log.
-        if self.path == "/healthz" and self.code == 200:
+        if self.command == HEALTH_METHOD and self.path == HEALTH_TARGET:
             return
         super().log_request()
 
@@ -141,6 +145,27 @@ class ConnectionHandler(WSGIHandler):
             # Shutting down: this is the last answer on this connection.
             headers = [(k, v) for k, v in headers if k.lower() != "connection"] + [("Connection", "close")]
         return super().start_response(status, headers, exc_info)
+
+
+class HealthAnswer:
+    """WSGI in front of the app: answers the health check, passes every other request through.
+
+    200 when this worker serves the app, 503 when it serves the load error instead: the
+    health check then tells whether the current code is being served, on the very path
+    requests take (the shared socket, a worker's accept, its handler), without the app.
+    """
+
+    def __init__(self, application, healthy: bool, detail: str):
+        self.application = application
+        self.status = "200 OK" if healthy else "503 Service Unavailable"
+        self.body = f"{detail}\n".encode()
+
+    def __call__(self, environ, start_response):
+        if environ["REQUEST_METHOD"] != HEALTH_METHOD or environ.get("PATH_INFO") != HEALTH_TARGET:
+            return self.application(environ, start_response)
+        start_response(self.status, [("Content-Type", "text/plain; charset=utf-8"),
+                                     ("Content-Length", str(len(self.body))), ("Cache-Control", "no-store")])
+        return [self.body]
 
 
 class StrictChunkedInput:
@@ -195,11 +220,12 @@ class DrainingServer(WSGIServer):
 
     handler_class = ConnectionHandler
 
-    def __init__(self, listener: socket.socket, application, *, access_log: bool, host: str):
+    def __init__(self, listener: socket.socket, application, *, access_log: bool, host: str,
+                 health: tuple[bool, str] = (True, "serving")):
         # SERVER_NAME given up front: otherwise gevent resolves it with getfqdn(),
         # a DNS lookup that can stall start-up for seconds inside a container.
         # The pool holds every connection's greenlet from the moment it is accepted.
-        super().__init__(listener, application, log="default" if access_log else None,
+        super().__init__(listener, HealthAnswer(application, *health), log="default" if access_log else None,
                          environ={"SERVER_NAME": host}, spawn=Pool())
         self.handlers: set[ConnectionHandler] = set()
         self.draining = False

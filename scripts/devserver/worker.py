@@ -50,12 +50,16 @@ def serve(listen_fd: int, control_fd: int) -> int:
 
     error = os.environ.get(protocol.ERROR_ENV)
     if error:
-        status, message = protocol.parse_error_page(error)
-        app, ok = appload.error_app(message, settings, status), False
+        status, problem = protocol.parse_error_page(error)
+        app = appload.error_app(problem, settings, status)
     else:
-        app, ok = appload.load(settings)
-    server = DrainingServer(listener, app, access_log=settings.access_log, host=settings.host)
-    tell(protocol.LOADED_OK if ok else protocol.LOADED_ERROR)
+        app, problem = appload.load(settings)
+    if problem is None:
+        health = (True, f"serving {settings.flask_app}")
+    else:  # the exception's own line (a SyntaxError's summary starts with the code)
+        health = (False, f"not serving the app: {problem.strip().splitlines()[-1]}")
+    server = DrainingServer(listener, app, access_log=settings.access_log, host=settings.host, health=health)
+    tell(protocol.LOADED_OK if problem is None else protocol.LOADED_ERROR)
 
     order = AsyncResult()  # what ends serving: (DRAIN, the successor's channel) or (STOP, None)
     for signum in (signal.SIGTERM, signal.SIGINT):

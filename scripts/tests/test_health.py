@@ -1,0 +1,75 @@
+"""The health check asks the server, not the app: any app is healthy while its current code serves.
+
+scripts/healthcheck.py is run as the container runs it (a process, against the real server).
+"""
+
+import http.client
+import os
+import subprocess
+import sys
+from types import SimpleNamespace
+
+from helpers import ROOT, wait_for
+
+
+def health_check(server) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "healthcheck.py")], capture_output=True,
+                          text=True, timeout=10, env={**os.environ, "PORT": str(server.port)})
+
+
+def options(server, target: str) -> tuple[int, str]:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    try:
+        connection.request("OPTIONS", target)
+        response = connection.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        connection.close()
+
+
+def test_healthy_while_the_app_serves_and_never_logged(devserver):
+    server = devserver()
+    result = health_check(server)
+    assert result.returncode == 0 and result.stdout.strip() == "serving kiosk", result
+    assert server.get("/").status_code == 200  # a request that is logged, after the checks
+    wait_for(lambda: '"GET / HTTP/1.1" 200' in server.log(), 5, message="the access log line")
+    assert "OPTIONS" not in server.log()
+
+
+def test_unhealthy_while_the_newest_code_fails_to_load_and_healthy_once_fixed(devserver):
+    server = devserver()
+    server.append("kiosk/views.py", "\nraise RuntimeError('the database is not there')\n")
+    server.wait_reloads(1)
+    result = wait_for(lambda: (r := health_check(server)).returncode == 1 and r, 10, message="unhealthy")
+    assert result.stderr.strip() == "unhealthy: not serving the app: RuntimeError: the database is not there"
+    server.edit("kiosk/views.py", "\nraise RuntimeError('the database is not there')\n", "\n")
+    wait_for(lambda: health_check(server).returncode == 0, 10, message="healthy again")
+
+
+def test_unhealthy_when_no_worker_answers():
+    """Nothing listening on the port: the check fails with its reason, quickly."""
+    result = health_check(SimpleNamespace(port=1))  # nothing listens on port 1 here
+    assert result.returncode == 1 and result.stderr.startswith("unhealthy: no answer on port 1:")
+
+
+def test_the_app_keeps_every_url_and_method(devserver):
+    """Only `OPTIONS *` is the server's: OPTIONS on a path, and /healthz, are the app's as before."""
+    server = devserver()
+    server.append("kiosk/views.py", '\n\n@bp.get("/healthz")\ndef healthz():\n    return "the app\'s own"\n')
+    server.wait_reloads(1)
+    assert server.get("/healthz").text == "the app's own"
+    status, _ = options(server, "/")
+    assert status == 200  # Flask's automatic OPTIONS answer for /
+    assert options(server, "*") == (200, "serving kiosk\n")
+
+
+def test_a_load_error_is_logged_once_not_on_every_request(devserver):
+    server = devserver()
+    server.append("kiosk/views.py", "\nraise RuntimeError('broken-at-import')\n")
+    server.wait_reloads(1)
+    for _ in range(3):
+        page = server.get("/")
+        assert page.status_code == 500 and "broken-at-import" in page.text
+    health_check(server)
+    wait_for(lambda: server.log().count('"GET / HTTP/1.1" 500') == 3, 5, message="three access log lines")
+    assert server.log().count("Traceback") == 1, server.log()
