@@ -1,19 +1,24 @@
 """Which file changes mean "reload", and the thread that reports them.
 
 The filtering is watchfiles' DefaultFilter (VCS dirs, caches, virtualenvs,
-node_modules, editor swap and backup files), extended with what a Flask
-project writes while it runs, so the app can't trigger its own reload loop.
+node_modules, editor swap and backup files), extended with the editors' temp
+files it misses and with what a Flask project writes while it runs (SQLite
+files, the instance folder, logs), so the app can't trigger its own reload loop.
+
+A batch of changes is reported as the files the user saved (saved_files): an
+editor's save is several operations on temp and backup files around the one file.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sysconfig
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from watchfiles import DefaultFilter, watch
+from watchfiles import Change, DefaultFilter, watch
 
 from devserver.log import say
 
@@ -24,9 +29,15 @@ class SourceFilter(DefaultFilter):
     ignore_entity_patterns = (
         *DefaultFilter.ignore_entity_patterns,
         r"\.log$",  # logs written into the tree
-        r"\.(db|sqlite3?)(-journal|-wal|-shm)?$",  # SQLite files a dev app writes
+        r"\.(db|sqlite3?)(-journal|-wal|-shm|-mj[0-9A-Fa-f]+)?$",  # SQLite databases and their journals
         r"^\.coverage",
+        # Editors' temp and backup files DefaultFilter misses (it has ~, .sw?, .#name):
         r"^4913$",  # vim's write-permission probe file
+        r"___jb_\w{3}___$",  # JetBrains safe write: name___jb_tmp___, name___jb_old___ (DefaultFilter's
+        # own pattern wants a dot before the underscores, which these names do not have)
+        r"^#.*#$",  # emacs auto-save
+        r"\.kate-swp$",  # Kate's swap file
+        r"^\.goutputstream-",  # gedit's (GIO's) temp file, renamed over the saved file
     )
 
     def __init__(self, templates_reload_themselves: bool, roots=()):
@@ -38,10 +49,13 @@ class SourceFilter(DefaultFilter):
 
     def below_root(self, path: str) -> str:
         """The part of `path` below the watched root it is in: a project that itself lives in a
-        folder named `templates` or `venv` must not have every file ignored."""
+        folder named `templates`, `instance` or `venv` must not have every file ignored. A root
+        itself (a watched file, say) is just its name."""
         for root in self.roots:
             if path.startswith(root):
                 return path[len(root):]
+            if path == root[:-len(os.sep)]:
+                return os.path.basename(path)
         return path
 
     def __call__(self, change, path: str) -> bool:
@@ -64,9 +78,35 @@ class SourceFilter(DefaultFilter):
         return found
 
 
+# Names never given for a save while a real file of the same batch changed: what SourceFilter
+# ignores (editors' swap, backup and temp files), and temp names no filter may ignore, as a
+# user's file could be named so: sed -i's sedXXXXXX, tempfile's tmpXXXXXXXX, name.tmp[.pid].
+TEMPORARY = re.compile("|".join((r"^sed[A-Za-z0-9]{6}$", r"^tmp[a-z0-9_]{8}$", r"\.te?mp(\.\d+)?$",
+                                 *SourceFilter.ignore_entity_patterns)))
+
+
+def looks_temporary(path: str) -> bool:
+    return bool(TEMPORARY.search(os.path.basename(path)))
+
+
+def saved_files(changes: set[tuple[Change, str]], exists: Callable[[str], bool] = os.path.lexists) -> set[str]:
+    """The files a batch of changes is about, as the user would name them: what they saved.
+
+    An editor's save (sed -i, JetBrains' safe write, vim, atomic writers) creates, renames and
+    deletes temp and backup files around the saved one. Named are the files that exist now and
+    files that were there and are deleted; not a file created and gone again within the batch,
+    nor a temp or backup name, unless nothing else changed (a deletion alone names what went).
+    """
+    added = {path for change, path in changes if change == Change.added}
+    paths = {path for _, path in changes}
+    present = {path for path in paths if exists(path)}
+    removed = paths - present - added  # deleted, not created in the batch: the user removed it
+    return {path for path in present | removed if not looks_temporary(path)} or present or paths
+
+
 # The quiet window that ends a batch of changes. An editor's save (write, rename, chmod, a
 # backup file) lands within a millisecond or two (measured by replaying the saves of
-# tests/editor_saves.py one after another).
+# scripts/tests/editor_saves.py one after another).
 STEP_MS = 20
 
 
@@ -85,7 +125,7 @@ ROOT_CHECK_MS = 500
 
 
 class Watcher(threading.Thread):
-    """Calls `on_change(paths)` with each batch of changed files, until stop().
+    """Calls `on_change(paths)` with each batch of changes, named by the files saved (saved_files), until stop().
 
     Never stops for the tree's sake: an unreadable directory is skipped with a warning, and a
     watched directory that disappears is waited for and watched again when it returns.
@@ -122,7 +162,7 @@ class Watcher(threading.Thread):
                                      yield_on_timeout=True, rust_timeout=ROOT_CHECK_MS):
                     now = self.identities()
                     if changes and None not in now.values():  # a vanished root is reported when back
-                        self.on_change({path for _, path in changes})
+                        self.on_change(saved_files(changes))
                     if now != roots:
                         # Report once watching again: files written before the new watch began are
                         # seen by no event. A file root replaced by an editor's save was just reported.
