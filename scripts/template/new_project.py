@@ -3,9 +3,13 @@
 copier does the work: it asks nothing here (every answer comes from make's variables), checks
 the answers against copier.yml's validators, renders the twins and records the answers for
 `copier update`. This script adds what copier leaves to its caller: the checks that are not
-about answers (git is there, the template is a git clone, DEST is new or empty: copier would
-write into a full one, as `copier update` must), copier's errors in the words of `make new`,
-and the first commit. Every check comes before anything is written.
+about answers (git is there, the template is a git clone with nothing uncommitted, DEST is new
+or empty: copier would write into a full one, as `copier update` must), copier's errors in the
+words of `make new`, and the first commit. Every check comes before anything is written.
+
+A project is made from the template's HEAD commit only. Left to itself, copier copies a dirty
+local template as it is on disk, untracked files included (a local database, a secret), and
+records a commit it made in a throwaway clone, which `copier update` can never find again.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ import re
 import shutil
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import copier
@@ -39,6 +42,38 @@ def check_template_is_a_clone() -> None:
         raise Refused(f"the template at {TEMPLATE} is not a git clone (an unpacked archive?): projects made "
                       "from it could never take its updates. Use `git clone` of the template, or run "
                       "`git init && git add -A && git commit -m template` in it first")
+
+
+def uncommitted_files() -> list[str]:
+    """What `git status` shows in the template (untracked files included, ignored ones not)."""
+    status = subprocess.run(["git", "-C", str(TEMPLATE), "status", "--porcelain", "-z", "--untracked-files=all"],
+                            capture_output=True, text=True, check=True).stdout
+    entries = iter(status.split("\0"))
+    files = []
+    for entry in entries:
+        if not entry:
+            continue
+        code, path = entry[:2], entry[3:]
+        if code[0] in "RC":  # a rename or copy: its source path follows as an entry of its own
+            next(entries, None)
+        files.append(f"{path} (untracked)" if code == "??" else path)
+    return files
+
+
+def check_template_is_committed() -> str:
+    """The commit to copy: HEAD, and only when nothing is changed or untracked beside it."""
+    files = uncommitted_files()
+    if files:
+        shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+        raise Refused(f"the template at {TEMPLATE} has changes that are not committed: {shown}. A project is "
+                      "made from committed files only: commit them (`git add -A && git commit`) or set them "
+                      "aside (`git stash -u`), then run make new again")
+    head = subprocess.run(["git", "-C", str(TEMPLATE), "rev-parse", "--verify", "-q", "HEAD^{commit}"],
+                          capture_output=True, text=True)
+    if head.returncode != 0:
+        raise Refused(f"the template at {TEMPLATE} has no commit yet: commit it "
+                      "(`git add -A && git commit -m template`), then run make new again")
+    return head.stdout.strip()
 
 
 def check_dest(raw: str) -> Path:
@@ -102,11 +137,11 @@ def main(argv: list[str] | None = None) -> int:
             raise Refused("git is not installed: install it (copier reads the template through it, "
                           "and the new project starts with a commit)")
         check_template_is_a_clone()
+        commit = check_template_is_committed()
         dest = check_dest(args.dest)
         data = answers(args.name, args.python_version, args.port)
-        # Template edits not yet committed are included, as what you see is what you get.
-        warnings.filterwarnings("ignore", category=copier.errors.DirtyLocalWarning)
-        copier.run_copy(str(TEMPLATE), dest, data=data, defaults=True, quiet=True, vcs_ref="HEAD")
+        # The commit itself, not "HEAD": copier would copy a working tree changed since the check.
+        copier.run_copy(str(TEMPLATE), dest, data=data, defaults=True, quiet=True, vcs_ref=commit)
     except Refused as refused:
         print(f"make new: {refused}", file=sys.stderr)
         return 2
