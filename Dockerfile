@@ -37,7 +37,8 @@ EXPOSE 5000
 # Inside the container the server must listen on every interface to be reachable through the
 # published port; compose publishes that port on the host's 127.0.0.1 only.
 ENV HOST=0.0.0.0 PORT=5000
-# The health check is a Python file: slim images have no curl.
+# Healthy while a worker serves the current code (it asks the server `OPTIONS *`, which no app
+# route sees and the log never shows); a Python file: slim images have no curl.
 HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \
     CMD ["python", "/app/scripts/healthcheck.py"]
 # Exec form: the supervisor gets SIGTERM from `docker stop` (compose adds tini as PID 1 with
@@ -46,7 +47,11 @@ ENTRYPOINT ["python", "/app/scripts/entrypoint.py"]
 
 
 FROM base AS dev
-ENV APP_ENV=development FLASK_DEBUG=1
+# Development: debugger, reload and template reload on (settings' defaults in development).
+ENV APP_ENV=development
+# The tests and the linter, so the app's tests run in here too: docker compose exec web pytest tests
+COPY requirements-test.txt /tmp/requirements-test.txt
+RUN pip install --no-cache-dir -r /tmp/requirements-test.txt && rm /tmp/requirements-test.txt
 # A copy of the source so the image also runs without the bind mount; compose mounts the live
 # tree over it. --chown: the app may write next to its code in development.
 COPY --chown=app:app . /app
@@ -61,8 +66,8 @@ FROM base AS prod
 # RELOAD=0: nothing watches files; APP_ENV=production: FLASK_DEBUG=1 is refused at start and
 # SECRET_KEY is required.
 ENV APP_ENV=production RELOAD=0 FLASK_DEBUG=0
-# Only what runs: no tests, no benchmarks, and root-owned so the app cannot rewrite itself.
-COPY app /app/app
-COPY scripts/entrypoint.py scripts/healthcheck.py /app/scripts/
-COPY scripts/devserver /app/scripts/devserver
+# The whole project, whatever FLASK_APP names (a package, a module, a factory), minus what
+# .dockerignore keeps out: tests, benchmarks, local state (instance/, databases) and every .env.
+# Root-owned, so the app cannot rewrite itself.
+COPY . /app
 USER app

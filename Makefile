@@ -30,15 +30,15 @@ bench: install ## measure reload latency and failed requests against the alterna
 	$(BIN)/python bench/reload.py
 # template-only:end
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-test.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
 
 install: $(VENV)/.installed ## create .venv with the pinned dependencies
 
-dev: install ## run the dev server on this machine (reads .env; debug on unless .env says otherwise)
-	set -a; [ ! -f .env ] || . ./.env; set +a; PORT=$${PORT:-5000} FLASK_DEBUG=$${FLASK_DEBUG:-1} $(BIN)/python scripts/entrypoint.py
+dev: install ## run the dev server on this machine (it reads .env itself, as compose does)
+	$(BIN)/python scripts/entrypoint.py
 
 test: install ## run every test: the host tests, then the Docker ones (needs a Docker engine)
 	$(BIN)/python -m pytest

@@ -21,6 +21,20 @@ from devserver.settings import EXIT_CONFIG, ConfigError, load_settings  # noqa: 
 from devserver.supervisor import Supervisor  # noqa: E402
 
 
+def read_env_file(root: Path) -> None:
+    """The project's optional .env, under the real environment (which wins), as Docker Compose reads it.
+
+    python-dotenv, the parser Flask itself uses, rather than the shell: a CRLF, a BOM,
+    `KEY = value` or a read-only shell variable (UID) then mean what they mean to compose.
+    In the container compose has already set these; on the host (`make dev`) this reads them.
+    """
+    from dotenv import dotenv_values
+
+    for name, value in dotenv_values(root / ".env").items():
+        if value is not None:
+            os.environ.setdefault(name, value)
+
+
 def debugger_pin(settings) -> str | None:
     """One PIN for the whole run, handed to every worker so it survives reloads, logged once.
 
@@ -39,6 +53,7 @@ def debugger_pin(settings) -> str | None:
 def main() -> int:
     os.chdir(SCRIPTS_DIR.parent)
     os.environ[ROOT_ENV] = str(SCRIPTS_DIR.parent)  # where every child works, by path
+    read_env_file(SCRIPTS_DIR.parent)
     try:
         settings = load_settings()
     except ConfigError as exc:

@@ -180,13 +180,14 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None, cwd:
 
     app_env = get("APP_ENV", "development", parse_choice, APP_ENVS)
     production = app_env == "production"
-    debug = get("FLASK_DEBUG", "0", parse_bool)
+    debug = get("FLASK_DEBUG", "0" if production else "1", parse_bool)
     auto_reload = get("FLASK_TEMPLATES_AUTO_RELOAD", "1" if debug else "0", parse_bool)
-    reload = get("RELOAD", "0" if production else "1", parse_bool)
+    # Production never reloads, whatever a copied .env says: RELOAD and RELOAD_PATHS are ignored.
+    reload = False if production else get("RELOAD", "1", parse_bool)
     flask_app = (env.get("FLASK_APP") or "app").strip()
 
     paths: list[Path] = []
-    raw_paths = env.get("RELOAD_PATHS", "").strip()
+    raw_paths = env.get("RELOAD_PATHS", "").strip() if reload else ""
     for item in parse_list(raw_paths):
         path = (cwd / item).resolve()
         if check_paths and not path.exists():
