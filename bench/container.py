@@ -20,17 +20,17 @@ from pathlib import Path
 
 from reload import ROOT, ROUTE, timed_edits  # bench/ is on sys.path when this runs as a script
 
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "docker")]
+sys.path[:0] = [str(ROOT / "scripts" / "tests"), str(ROOT / "scripts" / "tests" / "docker")]
 
-from stack import Stack  # noqa: E402
+from compose_stack import Stack  # noqa: E402
 
 
 def run(preload: str, edits: int) -> dict[str, float]:
     stack = Stack(Path(tempfile.mkdtemp(prefix="bench-container-")))
-    views = stack.dir / "app" / "views.py"
+    views = stack.dir / "kiosk" / "views.py"  # the tests' app (FLASK_APP=kiosk)
     base = views.read_text()
     views.write_text(base + ROUTE.format(n=0))
-    (stack.dir / ".env").write_text(f"PRELOAD={preload}\nACCESS_LOG=0\n")
+    stack.write_env(PRELOAD=preload, ACCESS_LOG="0")
     try:
         stack.compose("build", "web")
         start = time.monotonic()

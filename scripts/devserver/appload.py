@@ -68,15 +68,15 @@ def load(settings: Settings) -> tuple[object, str | None]:
         say(f"error: could not load the app (FLASK_APP={settings.flask_app!r}):")
         sys.stderr.write("".join(traceback.format_exception(exc)))
         say(advice(exc))
-        return error_app(exc, settings), summary(exc)
+        return error_app(exc, settings), one_line(exc)
 
 
 def advice(exc: BaseException) -> str:
     """What to do next. Not the code's fault when the container's user may not touch a file."""
     if isinstance(exc, PermissionError):
         where = f" {exc.filename}" if exc.filename else ""
-        return (f"the server's user (uid {os.getuid()}) may not use{where}: in the container, set UID and GID "
-                "in .env to your own (`id -u`, `id -g`) and rebuild with `docker compose up --build`; "
+        return (f"the server's user (uid {os.getuid()}) may not use{where}: give it access (in the container: "
+                "set UID and GID in .env to your own, `id -u` and `id -g`, then `docker compose up --build`); "
                 "the server reloads by itself once the file is fixed.")
     return "fix the code and save: the server reloads by itself."
 
@@ -115,6 +115,12 @@ def unwrapped(exc: BaseException) -> BaseException:
     if type(exc).__name__ == "NoAppException" and str(exc).startswith("While importing") and exc.__context__:
         return exc.__context__
     return exc
+
+
+def one_line(exc: BaseException) -> str:
+    """The exception in one line: its type and the first line of its message (the health check's answer)."""
+    message = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {message[0]}" if message else type(exc).__name__
 
 
 def summary(exc: BaseException) -> str:

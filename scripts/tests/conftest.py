@@ -1,6 +1,6 @@
 import pytest
 
-from helpers import DevServer, copy_project
+from harness import DevServer, copy_project
 
 
 @pytest.fixture

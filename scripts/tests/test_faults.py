@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from helpers import processes_with_marker, wait_for
+from harness import processes_with_marker, wait_for
 
 SHOP = '''\
 import os, subprocess, sys, time

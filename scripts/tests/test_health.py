@@ -9,7 +9,7 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
-from helpers import ROOT, wait_for
+from harness import ROOT, wait_for
 
 
 def health_check(server) -> subprocess.CompletedProcess:
@@ -31,6 +31,7 @@ def test_healthy_while_the_app_serves_and_never_logged(devserver):
     server = devserver()
     result = health_check(server)
     assert result.returncode == 0 and result.stdout.strip() == "serving kiosk", result
+    assert options(server, "*?probe=1")[0] == options(server, "%2A")[0] == 200  # the same question, spelt otherwise
     assert server.get("/").status_code == 200  # a request that is logged, after the checks
     wait_for(lambda: '"GET / HTTP/1.1" 200' in server.log(), 5, message="the access log line")
     assert "OPTIONS" not in server.log()

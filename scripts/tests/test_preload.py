@@ -4,7 +4,7 @@ import os
 import signal
 from pathlib import Path
 
-from helpers import processes_with_marker, run_entrypoint, wait_for
+from harness import processes_with_marker, run_entrypoint, wait_for
 
 STATE = '''
 

@@ -6,7 +6,7 @@ import threading
 import pytest
 import requests
 
-from helpers import wait_for
+from harness import wait_for
 
 import editor_saves
 
@@ -106,8 +106,8 @@ def test_a_permission_error_at_load_says_whose_it_is_not_to_fix_the_code(devserv
     server.edit("kiosk/views.py", "import os\n",
                 "import os\nraise PermissionError(13, 'Permission denied', '/app/instance/notes.sqlite')\n")
     server.wait_reloads(1)
-    assert f"the server's user (uid {os.getuid()}) may not use /app/instance/notes.sqlite: in the container, " \
-           "set UID and GID in .env to your own" in server.log()
+    assert f"the server's user (uid {os.getuid()}) may not use /app/instance/notes.sqlite: give it access " \
+           "(in the container: set UID and GID in .env to your own" in server.log()
     assert "fix the code and save" not in server.log()
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from helpers import DevServer, process_table, processes_with_marker, wait_for
+from harness import DevServer, process_table, processes_with_marker, wait_for
 
 # Records that a request is inside the app, then blocks: tests poll the file, not a clock.
 SLOW = '''

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 import pytest
 import requests
 
-from helpers import wait_for
+from harness import wait_for
 
 both_launch_modes = pytest.mark.parametrize("preload", ["1", "0"], ids=["preloaded", "spawned"])
 

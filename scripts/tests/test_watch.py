@@ -21,7 +21,7 @@ from queue import SimpleQueue
 import pytest
 from watchfiles import Change
 
-from helpers import ROOT, wait_for
+from harness import ROOT, wait_for
 
 import editor_saves
 

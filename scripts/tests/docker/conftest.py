@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from stack import Stack, docker_works
+from compose_stack import Stack, docker_works
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from helpers import wait_for
+from harness import wait_for
 
 
 def test_stack_is_healthy_and_serves_the_page(stack):

@@ -12,8 +12,8 @@ import uuid
 
 import pytest
 
-from helpers import ROOT, free_port
-from stack import Stack
+from compose_stack import Stack
+from harness import ROOT, free_port
 
 # Commits made here need an author even on a machine whose git knows nobody.
 GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@localhost",

@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from stack import Stack
+from compose_stack import Stack
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from helpers import ROOT, TEST_APP, free_port
+from harness import ROOT, TEST_APP, free_port
 
 # Test routes added to the project copy before it is built (so the prod image has them too).
 TEST_ROUTES = '''

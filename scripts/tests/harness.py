@@ -14,15 +14,16 @@ from pathlib import Path
 
 import requests
 
+from devserver.protocol import ENV_FILE_READ_ENV
+from devserver.settings import SETTINGS_ENV, VARIABLES
+
 ROOT = Path(__file__).resolve().parents[2]  # the project: scripts/tests/ is two levels down
 # The app these tests serve, never the user's app/ (see apps/README.md).
 TEST_APP = Path(__file__).resolve().parent / "apps" / "kiosk"
 
 
 # Variables the server reads: a test sets each it needs, none leaks in from the caller's shell.
-CONFIG_VARIABLES = {"FLASK_APP", "HOST", "PORT", "FLASK_DEBUG", "FLASK_TEMPLATES_AUTO_RELOAD", "RELOAD",
-                    "RELOAD_PATHS", "GRACEFUL_TIMEOUT", "APP_ENV", "WEB_CONCURRENCY", "PRELOAD",
-                    "WERKZEUG_DEBUG_PIN", "DEBUGGER_TRUSTED_HOSTS", "SECRET_KEY", "ACCESS_LOG"}
+CONFIG_VARIABLES = VARIABLES | {"FLASK_SECRET_KEY", ENV_FILE_READ_ENV, SETTINGS_ENV}
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.02, message: str = "condition"):
