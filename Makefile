@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 COMPOSE ?= docker compose
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test lint up down logs shell build clean
+.PHONY: help install dev test lint docs up down logs shell build clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,6 +45,9 @@ test: install ## run every test: the host tests, then the Docker ones (needs a D
 
 lint: install ## check style and common bugs with ruff
 	$(BIN)/ruff check .
+
+docs: install ## rewrite the README's table of variables and .env.example from scripts/devserver/settings.py
+	$(BIN)/python scripts/settings_docs.py
 
 up: ## build and start the dev stack in the foreground (Ctrl-C stops it)
 	$(COMPOSE) up --build

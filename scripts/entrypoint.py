@@ -6,6 +6,7 @@
 Runs from any directory: the app is looked up in the project root, the folder above scripts/.
 """
 
+import dataclasses
 import os
 import secrets
 import sys
@@ -16,8 +17,8 @@ sys.path.insert(0, str(SCRIPTS_DIR))
 
 from devserver.listener import BindError, bind  # noqa: E402
 from devserver.log import say  # noqa: E402
-from devserver.protocol import ROOT_ENV  # noqa: E402
-from devserver.settings import EXIT_CONFIG, ConfigError, load_settings  # noqa: E402
+from devserver.protocol import ENV_FILE_READ_ENV, ROOT_ENV  # noqa: E402
+from devserver.settings import EXIT_CONFIG, ConfigError, Settings, load_settings  # noqa: E402
 from devserver.supervisor import Supervisor  # noqa: E402
 
 
@@ -26,35 +27,48 @@ def read_env_file(root: Path) -> None:
 
     python-dotenv, the parser Flask itself uses, rather than the shell: a CRLF, a BOM,
     `KEY = value` or a read-only shell variable (UID) then mean what they mean to compose.
-    In the container compose has already set these; on the host (`make dev`) this reads them.
+    Under compose (ENV_FILE_READ_ENV set) compose has read it already, and read it last at
+    `up`: reading it again would mix an edited file with what compose passed.
     """
+    if os.environ.get(ENV_FILE_READ_ENV):
+        return
     from dotenv import dotenv_values
 
-    for name, value in dotenv_values(root / ".env").items():
+    path = root / ".env"
+    if not path.exists():
+        return
+    try:
+        if path.is_dir():
+            raise IsADirectoryError(21, "is a directory", str(path))
+        values = dotenv_values(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror if isinstance(exc, OSError) else exc}: "
+                          "make it a readable UTF-8 text file of KEY=value lines, or remove it") from None
+    for name, value in values.items():
         if value is not None:
             os.environ.setdefault(name, value)
 
 
-def debugger_pin(settings) -> str | None:
+def with_debugger_pin(settings: Settings) -> Settings:
     """One PIN for the whole run, handed to every worker so it survives reloads, logged once.
 
     Werkzeug prints its PIN only under its own reloader (WERKZEUG_RUN_MAIN), never under gevent.
     """
     if not settings.debug:
-        return None
+        return settings
     if settings.debug_pin == "off":
         say("WARNING: WERKZEUG_DEBUG_PIN=off: anyone who can reach this port can run code on this machine")
-        return "off"
+        return settings
     pin = settings.debug_pin or "-".join(f"{secrets.randbelow(1000):03d}" for _ in range(3))
     say(f"debugger is on; its PIN is {pin}")
-    return pin
+    return dataclasses.replace(settings, debug_pin=pin)
 
 
 def main() -> int:
     os.chdir(SCRIPTS_DIR.parent)
     os.environ[ROOT_ENV] = str(SCRIPTS_DIR.parent)  # where every child works, by path
-    read_env_file(SCRIPTS_DIR.parent)
     try:
+        read_env_file(SCRIPTS_DIR.parent)
         settings = load_settings()
     except ConfigError as exc:
         for line in str(exc).splitlines():
@@ -65,11 +79,7 @@ def main() -> int:
     except BindError as exc:
         say(f"error: {exc}")
         return 1
-    env = settings.worker_env()
-    pin = debugger_pin(settings)
-    if pin:
-        env["WERKZEUG_DEBUG_PIN"] = pin
-    return Supervisor(settings, listener, env).run()
+    return Supervisor(with_debugger_pin(settings), listener).run()
 
 
 if __name__ == "__main__":

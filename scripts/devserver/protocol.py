@@ -13,6 +13,8 @@ ERROR_ENV = "DEVSERVER_ERROR"
 ROOT_ENV = "DEVSERVER_ROOT"
 # Extra modules the fork server imports once (PRELOAD=a,b), comma-separated.
 PRELOAD_MODULES_ENV = "DEVSERVER_PRELOAD_MODULES"
+# Set by docker-compose.yml: compose has read .env (env_file), so the entrypoint does not.
+ENV_FILE_READ_ENV = "DEVSERVER_ENV_FILE_READ"
 
 # worker -> supervisor
 LOADED_OK = "loaded ok"

@@ -1,28 +1,43 @@
-"""Every environment variable the dev server reads, parsed strictly in one place.
+"""Every environment variable the dev server reads: declared once, parsed strictly, documented from here.
 
-Why by hand: Flask's own parsing is too lenient for a server that may run a
-debugger (`FLASK_DEBUG=False` stays the truthy string "False" through
-`from_prefixed_env`, and `flask.helpers.get_debug_flag` reads "off" as on).
-A bad value stops start-up with one line naming the variable, the value and
-what is accepted; the caller exits with status 2.
+Each `Setting` carries its name, parser, default and the line that documents it, as
+gunicorn's `config.py` does: parsing (`load_settings`), the workers' environment
+(`Settings.worker_env`), the README's table and `.env.example` (`settings_docs.py`) and
+the tests' list of variables all come from `SETTINGS`, and a test fails if the files
+drift from it.
+
+Why the parsers are by hand: Flask's own parsing is too lenient for a server that may run
+a debugger (`FLASK_DEBUG=False` stays the truthy string "False" through
+`from_prefixed_env`, and `flask.helpers.get_debug_flag` reads "off" as on). A bad value
+stops start-up with one line naming the variable, the value and what is accepted; the
+caller exits with status 2.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 EXIT_CONFIG = 2
+DEFAULT_PORT = 5000  # the project's port: `make dev` serves here, where compose publishes the dev service
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off"}
 APP_ENVS = ("development", "production")
+SECRET_HINT = ("set it to a long random value, "
+               "e.g. SECRET_KEY=$(python -c 'import secrets; print(secrets.token_hex(32))')")
 
 
 class ConfigError(Exception):
-    """One bad variable; str() is the line shown to the user."""
+    """One or more bad variables; str() is the lines shown to the user."""
 
+
+# -- parsers: (name, raw text) -> value, or ConfigError naming the variable, the value and the fix ----------
 
 def parse_bool(name: str, raw: str) -> bool:
     word = raw.strip().lower()
@@ -33,40 +48,30 @@ def parse_bool(name: str, raw: str) -> bool:
     raise ConfigError(f"{name}={raw!r} is not a boolean: use 1/0, true/false, yes/no or on/off")
 
 
-def parse_port(name: str, raw: str) -> int:
-    try:
-        port = int(raw.strip())
-    except ValueError:
-        port = -1
-    if not 1 <= port <= 65535:
-        raise ConfigError(f"{name}={raw!r} is not a port: use a whole number from 1 to 65535")
-    return port
+def parse_number(kind: Callable[[str], float], low: float, high: float, what: str) -> Callable[[str, str], float]:
+    """A parser for numbers of type `kind` from `low` to `high`; `what` ends the error line."""
+
+    def parse(name: str, raw: str):
+        try:
+            value = kind(raw.strip())
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise ConfigError(f"{name}={raw!r} is not {what}")
+        return value
+
+    return parse
 
 
-def parse_seconds(name: str, raw: str) -> float:
-    try:
-        seconds = float(raw.strip())
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds <= 3600:
-        raise ConfigError(f"{name}={raw!r} is not a duration: use seconds from 0 to 3600, e.g. 5 or 0.5")
-    return seconds
+parse_port = parse_number(int, 1, 65535, "a port: use a whole number from 1 to 65535")
+parse_seconds = parse_number(float, 0, 3600, "a duration: use seconds from 0 to 3600, e.g. 5 or 0.5")
+parse_count = parse_number(int, 1, 256, "a process count: use a whole number from 1 to 256")
 
 
-def parse_count(name: str, raw: str) -> int:
-    try:
-        count = int(raw.strip())
-    except ValueError:
-        count = 0
-    if not 1 <= count <= 256:
-        raise ConfigError(f"{name}={raw!r} is not a process count: use a whole number from 1 to 256")
-    return count
-
-
-def parse_choice(name: str, raw: str, choices: tuple[str, ...]) -> str:
+def parse_app_env(name: str, raw: str) -> str:
     value = raw.strip().lower()
-    if value not in choices:
-        raise ConfigError(f"{name}={raw!r} is not known: use one of {', '.join(choices)}")
+    if value not in APP_ENVS:
+        raise ConfigError(f"{name}={raw!r} is not known: use one of {', '.join(APP_ENVS)}")
     return value
 
 
@@ -74,11 +79,19 @@ def parse_list(raw: str) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-def parse_pin(name: str, raw: str) -> str:
-    """Werkzeug compares the PIN with dashes removed; 'off' disables it."""
+def parse_names(name: str, raw: str) -> tuple[str, ...]:
+    return tuple(parse_list(raw))
+
+
+def parse_text(name: str, raw: str) -> str:
+    return raw.strip()
+
+
+def parse_pin(name: str, raw: str) -> str | None:
+    """Werkzeug compares the PIN with dashes removed; 'off' disables it; empty: a new one each start."""
     value = raw.strip()
-    if value.lower() == "off":
-        return "off"
+    if not value or value.lower() == "off":
+        return value.lower() or None
     if len(value.replace("-", "")) < 6 or not value.replace("-", "").isdigit():
         raise ConfigError(
             f"{name}={raw!r} is not a PIN: use at least 6 digits (dashes allowed, e.g. 123-456-789), "
@@ -87,16 +100,36 @@ def parse_pin(name: str, raw: str) -> str:
     return value
 
 
-def parse_preload(name: str, raw: str) -> tuple[bool, tuple[str, ...]]:
+def parse_polling(name: str, raw: str) -> bool | None:
+    """Unset (None) lets watchfiles decide: it detects WSL and qemu."""
+    return parse_bool(name, raw) if raw.strip() else None
+
+
+class Preload(NamedTuple):
+    enabled: bool
+    modules: tuple[str, ...]
+
+
+def parse_preload(name: str, raw: str) -> Preload:
     """On/off, or a comma-separated list of extra modules to preload (which means on)."""
     try:
-        return parse_bool(name, raw), ()
+        return Preload(parse_bool(name, raw), ())
     except ConfigError:
         modules = tuple(parse_list(raw))
         if modules and all(all(part.isidentifier() for part in m.split(".")) for m in modules):
-            return True, modules
+            return Preload(True, modules)
         raise ConfigError(f"{name}={raw!r} is neither on/off nor a list of modules: use 1, 0, or module "
                           "names to import once for every worker, e.g. PRELOAD=sqlalchemy,requests") from None
+
+
+# -- defaults that depend on other settings -------------------------------------------------------------
+
+def default_processes() -> int:
+    """CPUs this process may run on (cgroup CPU quotas are not visible here: set WEB_CONCURRENCY)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def default_app_dir(flask_app: str, cwd: Path) -> Path:
@@ -112,133 +145,198 @@ def default_app_dir(flask_app: str, cwd: Path) -> Path:
     return package if package.is_dir() else cwd
 
 
-def default_processes() -> int:
-    """CPUs this process may run on (cgroup CPU quotas are not visible here: set WEB_CONCURRENCY)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+# -- the declarations ----------------------------------------------------------------------------------
+
+Default = str | Callable[[dict], str]  # raw text, or raw text worked out from the values parsed so far
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable. `field` is its attribute of Settings (None: read by compose or
+    watchfiles, declared here to be documented with the rest); `default` is raw text, parsed as a
+    value would be; `shown` is the default as the README says it, `example` what .env.example shows
+    when that is not the default; `to_env` how workers and the app see the parsed value (None: as set)."""
+
+    name: str
+    doc: str
+    shown: str
+    default: Default = ""
+    parse: Callable[[str, str], object] = parse_text
+    field: str | None = None
+    example: str | None = None
+    to_env: Callable[[object], str] | None = None  # for the settings Flask and Werkzeug read themselves
+
+    def default_for(self, values: dict) -> str:
+        return self.default(values) if callable(self.default) else self.default
+
+    @property
+    def development_default(self) -> str:
+        """The default as a fresh clone has it (development, debug on)."""
+        return self.default_for({"app_env": "development", "debug": True})
+
+
+def flag(value: object) -> str:
+    return "1" if value else "0"
+
+
+def production(values: dict) -> bool:
+    return values.get("app_env") == "production"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("FLASK_APP", "the app, in `flask run` syntax: `package`, `module:app`, `module:create_app()`, `wsgi.py`",
+            "`app`", "app", field="flask_app", to_env=str),
+    Setting("HOST", "address to bind (the container always binds 0.0.0.0 inside; compose publishes 127.0.0.1 only)",
+            "`127.0.0.1` (`0.0.0.0` in the container)", "127.0.0.1", field="host"),
+    Setting("PORT", "port; with compose, the host side of the mapping (the container listens on 5000)",
+            f"`{DEFAULT_PORT}`", str(DEFAULT_PORT), parse_port, field="port"),
+    Setting("APP_ENV", "`production` refuses `FLASK_DEBUG=1`, requires `SECRET_KEY`, never reloads",
+            "`development`", "development", parse_app_env, field="app_env", to_env=str),
+    Setting("FLASK_DEBUG", "debug mode and Werkzeug's interactive debugger (1/0, true/false, yes/no, on/off)",
+            "`1` (`0` in production)", lambda v: flag(not production(v)), parse_bool, field="debug", example="1",
+            to_env=flag),
+    Setting("FLASK_TEMPLATES_AUTO_RELOAD", "Jinja re-reads edited templates; template edits then need no worker "
+            "restart", "follows `FLASK_DEBUG`", lambda v: flag(v["debug"]), parse_bool,
+            field="templates_auto_reload", example="1",
+            # JSON literals: Flask's from_prefixed_env turns them into real booleans.
+            to_env=lambda value: "true" if value else "false"),
+    Setting("RELOAD", "restart the app when a watched file changes", "`1` (always `0` in production)", "1",
+            parse_bool, field="reload"),
+    Setting("RELOAD_PATHS", "what to watch, comma-separated, relative to the project (ignored in production)",
+            "the package `FLASK_APP` names", parse=parse_names, field="reload_paths", example="app"),
+    Setting("WATCHFILES_FORCE_POLLING", "`1`: poll instead of inotify, where bind mounts give no file events "
+            "(Docker Desktop on Windows/WSL2, some VMs)", "unset (watchfiles decides)", parse=parse_polling,
+            field="force_polling", example="1"),
+    Setting("WATCHFILES_POLL_DELAY_MS", "how often to poll, in milliseconds, when polling (read by watchfiles)",
+            "`300`", "300"),
+    Setting("GRACEFUL_TIMEOUT", "seconds in-flight requests get on a reload or a stop", "`5`", "5", parse_seconds,
+            field="graceful_timeout"),
+    Setting("SECRET_KEY", "Flask's secret key; required in production: "
+            "`python -c 'import secrets; print(secrets.token_hex(32))'`", "unset"),
+    Setting("WEB_CONCURRENCY", "worker processes sharing the socket", "`1` (production: CPUs available)",
+            lambda v: str(default_processes()) if production(v) else "1", parse_count, field="processes",
+            example="1"),
+    Setting("WERKZEUG_DEBUG_PIN", "the debugger's PIN (`123-456-789`); `off` disables it, with a warning",
+            "a new PIN each start, logged once", parse=parse_pin, field="debug_pin", to_env=str),
+    Setting("DEBUGGER_TRUSTED_HOSTS", "extra host names (besides `localhost`, `127.0.0.1`) the debugger console "
+            "accepts, comma-separated", "none", parse=parse_names, field="trusted_hosts", example="myapp.test"),
+    Setting("PRELOAD", "fork workers from a preloaded process; `0` to spawn fresh ones; or a list of extra "
+            "modules to preload (`sqlalchemy,pandas`)", "`1`", "1", parse_preload, field="preload"),
+    Setting("PROD_PORT", "compose: the host port of the `prod` service", "`8000`", "8000"),
+    Setting("ACCESS_LOG", "one log line per request (the health check is never logged)", "`1`", "1", parse_bool,
+            field="access_log"),
+    Setting("UID", "build arg: the user the container runs as (your `id -u`, so files it writes are yours)",
+            "`1000`", "1000"),
+    Setting("GID", "build arg: the container user's group (your `id -g`)", "`1000`", "1000"),
+    Setting("PYTHON_IMAGE", "build arg: the base image (any Python 3.11+ image with venv)", "`python:3.13-slim`",
+            "python:3.13-slim"),
+)
+VARIABLES = frozenset(s.name for s in SETTINGS)
 
 
 @dataclass(frozen=True)
 class Settings:
-    flask_app: str = "app"
-    host: str = "127.0.0.1"
-    port: int = 5000
-    app_env: str = "development"
-    debug: bool = False
-    templates_auto_reload: bool = False
-    reload: bool = True
-    reload_paths: tuple[Path, ...] = ()
-    force_polling: bool | None = None  # None: watchfiles decides (it detects WSL and qemu)
-    graceful_timeout: float = 5.0
-    processes: int = 1
-    debug_pin: str | None = None
-    trusted_hosts: tuple[str, ...] = ()
-    access_log: bool = True
-    preload: bool = True
-    preload_modules: tuple[str, ...] = field(default=())
+    """The parsed values, one field per declared setting (its defaults are the declarations')."""
+
+    flask_app: str
+    host: str
+    port: int
+    app_env: str
+    debug: bool
+    templates_auto_reload: bool
+    reload: bool
+    reload_paths: tuple[Path, ...]
+    force_polling: bool | None
+    graceful_timeout: float
+    processes: int
+    debug_pin: str | None  # None: a new one each start (entrypoint.debugger_pin)
+    trusted_hosts: tuple[str, ...]
+    access_log: bool
+    preload: Preload
 
     @property
     def production(self) -> bool:
         return self.app_env == "production"
 
     def worker_env(self) -> dict[str, str]:
-        """The variables a worker reads, in canonical form, so Flask and the worker agree."""
-        env = {
-            "FLASK_APP": self.flask_app,
-            "APP_ENV": self.app_env,
-            "FLASK_DEBUG": "1" if self.debug else "0",
-            # JSON literals: Flask's from_prefixed_env turns them into real booleans.
-            "FLASK_TEMPLATES_AUTO_RELOAD": "true" if self.templates_auto_reload else "false",
-            "GRACEFUL_TIMEOUT": str(self.graceful_timeout),
-            "ACCESS_LOG": "1" if self.access_log else "0",
-            "DEBUGGER_TRUSTED_HOSTS": ",".join(self.trusted_hosts),
-            "RELOAD": "1" if self.reload else "0",
-        }
-        if self.debug_pin:
-            env["WERKZEUG_DEBUG_PIN"] = self.debug_pin
+        """What a worker and the app see: each exported setting in canonical form (Flask reads some of
+        them itself), and the whole of the settings for the worker, so it never parses them again."""
+        env = {s.name: s.to_env(getattr(self, s.field)) for s in SETTINGS
+               if s.to_env is not None and getattr(self, s.field) is not None}
+        env[SETTINGS_ENV] = self.dumps()
         return env
 
+    def dumps(self) -> str:
+        return json.dumps(dataclasses.asdict(self), default=str)
 
-def load_settings(environ: os._Environ[str] | dict[str, str] | None = None, cwd: Path | None = None,
-                  check_paths: bool = True) -> Settings:
+    @classmethod
+    def loads(cls, text: str) -> Settings:
+        values = json.loads(text)
+        values["reload_paths"] = tuple(Path(p) for p in values["reload_paths"])
+        values["trusted_hosts"] = tuple(values["trusted_hosts"])
+        values["preload"] = Preload(values["preload"][0], tuple(values["preload"][1]))
+        return cls(**values)
+
+
+SETTINGS_ENV = "DEVSERVER_SETTINGS"  # the parsed settings, as JSON, for the workers
+
+
+def load_settings(environ: os._Environ[str] | dict[str, str] | None = None, cwd: Path | None = None) -> Settings:
     """Read and check every variable; raise ConfigError listing each bad one, a line each."""
     env = os.environ if environ is None else environ
     cwd = Path.cwd() if cwd is None else cwd
     errors: list[str] = []
-
-    def get(name: str, default: str, parse, *args):
-        raw = env.get(name)
+    values: dict = {}
+    for setting in SETTINGS:
+        if setting.field is None:
+            continue
+        default = setting.default_for(values)
+        raw = env.get(setting.name)
         if raw is None or raw.strip() == "":
             raw = default
         try:
-            return parse(name, raw, *args)
+            values[setting.field] = setting.parse(setting.name, raw)
         except ConfigError as exc:
             errors.append(str(exc))
-            return parse(name, default, *args)
-
-    app_env = get("APP_ENV", "development", parse_choice, APP_ENVS)
-    production = app_env == "production"
-    debug = get("FLASK_DEBUG", "0" if production else "1", parse_bool)
-    auto_reload = get("FLASK_TEMPLATES_AUTO_RELOAD", "1" if debug else "0", parse_bool)
-    # Production never reloads, whatever a copied .env says: RELOAD and RELOAD_PATHS are ignored.
-    reload = False if production else get("RELOAD", "1", parse_bool)
-    flask_app = (env.get("FLASK_APP") or "app").strip()
-
-    paths: list[Path] = []
-    raw_paths = env.get("RELOAD_PATHS", "").strip() if reload else ""
-    for item in parse_list(raw_paths):
-        path = (cwd / item).resolve()
-        if check_paths and not path.exists():
-            errors.append(
-                f"RELOAD_PATHS={raw_paths!r} names {item!r}, which does not exist in {cwd}: "
-                "use existing paths, comma-separated, relative to the working directory"
-            )
-        paths.append(path)
-    if raw_paths and not paths:
-        errors.append(f"RELOAD_PATHS={env.get('RELOAD_PATHS')!r} names no path: use paths relative to the "
-                      "working directory, comma-separated (e.g. RELOAD_PATHS=app,config), "
-                      "or leave it unset to watch FLASK_APP's package")
-    if not raw_paths:
-        paths.append(default_app_dir(flask_app, cwd))
-
-    preload, preload_modules = get("PRELOAD", "1", parse_preload)
-    pin = env.get("WERKZEUG_DEBUG_PIN")
-    debug_pin = get("WERKZEUG_DEBUG_PIN", "000000", parse_pin) if pin and pin.strip() else None
-
-    settings = Settings(
-        flask_app=flask_app,
-        host=(env.get("HOST") or "127.0.0.1").strip(),
-        port=get("PORT", "5000", parse_port),
-        app_env=app_env,
-        debug=debug,
-        templates_auto_reload=auto_reload,
-        reload=reload,
-        reload_paths=tuple(paths),
-        force_polling=get("WATCHFILES_FORCE_POLLING", "0", parse_bool) if env.get("WATCHFILES_FORCE_POLLING") else None,
-        graceful_timeout=get("GRACEFUL_TIMEOUT", "5", parse_seconds),
-        processes=get("WEB_CONCURRENCY", str(default_processes()) if production else "1", parse_count),
-        debug_pin=debug_pin,
-        trusted_hosts=tuple(parse_list(env.get("DEBUGGER_TRUSTED_HOSTS", ""))),
-        access_log=get("ACCESS_LOG", "1", parse_bool),
-        preload=preload,
-        preload_modules=preload_modules,
-    )
-    if production and debug:
-        errors.append(
-            "FLASK_DEBUG is on with APP_ENV=production: refusing to start, the debugger runs any code "
-            "for whoever reaches it. Set FLASK_DEBUG=0 (or APP_ENV=development on your own machine)"
-        )
-    secret = env.get("SECRET_KEY") or env.get("FLASK_SECRET_KEY")
-    if production and secret and not secret.strip():
-        errors.append("SECRET_KEY is blank with APP_ENV=production: set it to a long random value, e.g. "
-                      "SECRET_KEY=$(python -c 'import secrets; print(secrets.token_hex(32))')")
-    elif production and not secret:
-        errors.append(
-            "SECRET_KEY is not set with APP_ENV=production: set it to a long random value, e.g. "
-            "SECRET_KEY=$(python -c 'import secrets; print(secrets.token_hex(32))')"
-        )
+            values[setting.field] = setting.parse(setting.name, default)
+    errors += policy(values, env)
+    values["reload_paths"] = reload_paths(values, env.get("RELOAD_PATHS", ""), cwd, errors)
     if errors:
         raise ConfigError("\n".join(errors))
-    return settings
+    return Settings(**values)
+
+
+def policy(values: dict, env) -> list[str]:
+    """What production demands, whatever was set: no debugger, a secret key, no reload."""
+    if values["app_env"] != "production":
+        return []
+    values["reload"] = False  # a copied development .env must not make production watch files
+    errors = []
+    if values["debug"]:
+        errors.append("FLASK_DEBUG is on with APP_ENV=production: refusing to start, the debugger runs any code "
+                      "for whoever reaches it. Set FLASK_DEBUG=0 (or APP_ENV=development on your own machine)")
+    secret = env.get("SECRET_KEY") or env.get("FLASK_SECRET_KEY")
+    if secret is not None and not secret.strip() and secret:
+        errors.append(f"SECRET_KEY is blank with APP_ENV=production: {SECRET_HINT}")
+    elif not secret:
+        errors.append(f"SECRET_KEY is not set with APP_ENV=production: {SECRET_HINT}")
+    return errors
+
+
+def reload_paths(values: dict, raw: str, cwd: Path, errors: list[str]) -> tuple[Path, ...]:
+    """RELOAD_PATHS resolved against the project, each checked; by default the package FLASK_APP names."""
+    if not values["reload"]:
+        return ()
+    if not raw.strip():
+        return (default_app_dir(values["flask_app"], cwd),)
+    paths = []
+    for item in values["reload_paths"]:
+        path = (cwd / item).resolve()
+        if not path.exists():
+            errors.append(f"RELOAD_PATHS={raw.strip()!r} names {item!r}, which does not exist in {cwd}: "
+                          "use existing paths, comma-separated, relative to the working directory")
+        paths.append(path)
+    if not paths:
+        errors.append(f"RELOAD_PATHS={raw!r} names no path: use paths relative to the working directory, "
+                      "comma-separated (e.g. RELOAD_PATHS=app,config), or leave it unset to watch FLASK_APP's package")
+    return tuple(paths)

@@ -39,19 +39,19 @@ ERROR_SETTLE_MAX = 1.0  # or this long after the first change it shows, whicheve
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, listener: socket.socket, worker_env: dict[str, str]):
+    def __init__(self, settings: Settings, listener: socket.socket):
         self.settings = settings
         self.root = Path.cwd()  # kept: the directory may be deleted while we run
         self.listener = listener
-        self.worker_env = worker_env
+        worker_env = settings.worker_env()
         self.events: SimpleQueue = SimpleQueue()
         self.current: list[Worker] = []  # serving
         self.pending: list[Worker] = []  # loading, to replace current
         self.pending_since = 0.0
         self.pending_cause = ""
         self.retiring: dict[Worker, float] = {}  # -> deadline for a SIGKILL
-        self.launcher = Launcher(listener, worker_env, self.events, preload=settings.preload,
-                                 preload_modules=settings.preload_modules)
+        self.launcher = Launcher(listener, worker_env, self.events, preload=settings.preload.enabled,
+                                 preload_modules=settings.preload.modules)
         self.statuses = self.launcher.statuses  # exit statuses: reaped here, or reported by the fork server
         self.crashes = 0
         self.restart_at: float | None = None

@@ -19,7 +19,6 @@ import os  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import gevent  # noqa: E402
 from gevent.event import AsyncResult  # noqa: E402
@@ -27,7 +26,7 @@ from gevent.event import AsyncResult  # noqa: E402
 from devserver import appload, orphans, protocol  # noqa: E402
 from devserver.log import say  # noqa: E402
 from devserver.server import DrainingServer  # noqa: E402
-from devserver.settings import load_settings  # noqa: E402
+from devserver.settings import SETTINGS_ENV, Settings  # noqa: E402
 
 
 def serve(listen_fd: int, control_fd: int) -> int:
@@ -37,8 +36,7 @@ def serve(listen_fd: int, control_fd: int) -> int:
     except OSError:
         pass  # gone for now: the app fails to import, and the error page says so
     orphans.become_subreaper()  # what the app starts in a session of its own comes back here
-    # Reload paths are the supervisor's business: one deleted meanwhile must not stop a worker.
-    settings = load_settings(check_paths=False, cwd=Path(os.environ.get(protocol.ROOT_ENV, ".")))
+    settings = Settings.loads(os.environ[SETTINGS_ENV])  # parsed once, by the supervisor
     listener = socket.socket(fileno=listen_fd)
     control = socket.socket(fileno=control_fd)
 
@@ -56,8 +54,8 @@ def serve(listen_fd: int, control_fd: int) -> int:
         app, problem = appload.load(settings)
     if problem is None:
         health = (True, f"serving {settings.flask_app}")
-    else:  # the exception's own line (a SyntaxError's summary starts with the code)
-        health = (False, f"not serving the app: {problem.strip().splitlines()[-1]}")
+    else:
+        health = (False, f"not serving the app: {problem.strip().splitlines()[0]}")
     server = DrainingServer(listener, app, access_log=settings.access_log, host=settings.host, health=health)
     tell(protocol.LOADED_OK if problem is None else protocol.LOADED_ERROR)
 

@@ -1,14 +1,10 @@
 """Bad configuration stops start-up with one clear line and a known exit status."""
 
-import re
 import socket
-import sys
 
 import pytest
 
-from helpers import ROOT, free_port, run_entrypoint
-
-sys.path.insert(0, str(ROOT / "scripts"))  # devserver, to compare settings in-process
+from harness import free_port, run_entrypoint
 
 
 @pytest.mark.parametrize(
@@ -85,23 +81,3 @@ def test_the_environment_wins_over_the_env_file(project, devserver):
     (project / ".env").write_text("WERKZEUG_DEBUG_PIN=111-111-111\n")
     server = devserver(WERKZEUG_DEBUG_PIN="222-222-222")
     assert "its PIN is 222-222-222" in server.log()
-
-
-# Lines of .env.example that show an example rather than the default.
-EXAMPLES = {"WATCHFILES_FORCE_POLLING", "DEBUGGER_TRUSTED_HOSTS"}
-
-
-def test_copying_env_example_changes_nothing():
-    """Every setting in it is commented out, and each commented value is the default."""
-    from dotenv import dotenv_values
-
-    from devserver.settings import load_settings
-
-    example = ROOT / ".env.example"
-    assert dotenv_values(example) == {}
-    shown = dict(re.findall(r"(?m)^# ([A-Z_]+)=(.*)$", example.read_text()))
-    assert {"FLASK_APP", "RELOAD", "RELOAD_PATHS", "FLASK_DEBUG", "PORT"} <= shown.keys()
-    defaults = load_settings({}, cwd=ROOT)
-    for name, value in shown.items():
-        if name not in EXAMPLES | {"UID", "GID", "PYTHON_IMAGE"}:  # build args: compose's, not the server's
-            assert load_settings({name: value}, cwd=ROOT) == defaults, f"# {name}={value} is not the default"

@@ -1,0 +1,111 @@
+"""The settings, in-process: each parser, the defaults and policies, and the documents made from them.
+
+Fast unit tests beside the end-to-end ones in test_config.py (which start the entrypoint).
+"""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dotenv import dotenv_values
+
+from devserver.settings import SETTINGS, ConfigError, Preload, Settings, load_settings
+from harness import ROOT, TEST_APP
+
+PROJECT = TEST_APP.parent  # has kiosk/
+
+
+def settings(**env: str) -> Settings:
+    return load_settings({"FLASK_APP": "kiosk", **env}, cwd=PROJECT)
+
+
+def refusal(**env: str) -> str:
+    with pytest.raises(ConfigError) as caught:
+        settings(**env)
+    return str(caught.value)
+
+
+def test_a_fresh_clone_develops_with_debugger_and_reload():
+    s = settings()
+    assert (s.app_env, s.debug, s.templates_auto_reload, s.reload, s.processes) == ("development", True, True, True, 1)
+    assert s.reload_paths == (PROJECT / "kiosk",)  # the package FLASK_APP names
+    assert s.preload == Preload(True, ())
+
+
+def test_production_turns_debugger_and_reload_off_whatever_a_copied_env_says():
+    s = settings(APP_ENV="production", SECRET_KEY="x" * 32, RELOAD="1", RELOAD_PATHS="not-there")
+    assert (s.debug, s.reload, s.reload_paths) == (False, False, ())
+    assert s.processes >= 1
+
+
+@pytest.mark.parametrize("env, line", [
+    ({"FLASK_DEBUG": "maybe"}, "FLASK_DEBUG='maybe' is not a boolean: use 1/0, true/false, yes/no or on/off"),
+    ({"PORT": "0"}, "PORT='0' is not a port: use a whole number from 1 to 65535"),
+    ({"PORT": "http"}, "PORT='http' is not a port"),
+    ({"GRACEFUL_TIMEOUT": "-1"}, "GRACEFUL_TIMEOUT='-1' is not a duration"),
+    ({"WEB_CONCURRENCY": "many"}, "WEB_CONCURRENCY='many' is not a process count"),
+    ({"APP_ENV": "staging"}, "APP_ENV='staging' is not known: use one of development, production"),
+    ({"WERKZEUG_DEBUG_PIN": "12"}, "WERKZEUG_DEBUG_PIN='12' is not a PIN"),
+    ({"PRELOAD": "sqlalchemy;pandas"}, "PRELOAD='sqlalchemy;pandas' is neither on/off nor a list of modules"),
+    ({"RELOAD_PATHS": "kiosk,nowhere"}, "RELOAD_PATHS='kiosk,nowhere' names 'nowhere', which does not exist"),
+    ({"RELOAD_PATHS": ","}, "RELOAD_PATHS=',' names no path"),
+    ({"APP_ENV": "production"}, "SECRET_KEY is not set with APP_ENV=production"),
+    ({"APP_ENV": "production", "SECRET_KEY": "  "}, "SECRET_KEY is blank with APP_ENV=production"),
+    ({"APP_ENV": "production", "SECRET_KEY": "x", "FLASK_DEBUG": "1"}, "FLASK_DEBUG is on with APP_ENV=production"),
+])
+def test_a_bad_value_is_one_line_naming_it(env, line):
+    assert line in refusal(**env)
+
+
+def test_every_bad_value_is_reported_at_once():
+    assert len(refusal(PORT="x", FLASK_DEBUG="perhaps", ACCESS_LOG="loud").splitlines()) == 3
+
+
+@pytest.mark.parametrize("raw, expected", [("TRUE", True), (" on ", True), ("No", False), ("0", False)])
+def test_booleans_take_any_case_and_spaces(raw, expected):
+    assert settings(ACCESS_LOG=raw).access_log is expected
+
+
+def test_preload_takes_on_off_or_modules():
+    assert settings(PRELOAD="0").preload == Preload(False, ())
+    assert settings(PRELOAD="sqlalchemy, pandas.core").preload == Preload(True, ("sqlalchemy", "pandas.core"))
+
+
+def test_workers_get_the_settings_whole_and_flask_its_own_variables_canonical():
+    s = settings(FLASK_DEBUG="yes", DEBUGGER_TRUSTED_HOSTS="a.test, b.test", WERKZEUG_DEBUG_PIN="123-456-789")
+    env = s.worker_env()
+    assert Settings.loads(env["DEVSERVER_SETTINGS"]) == s
+    assert env["FLASK_DEBUG"] == "1" and env["FLASK_TEMPLATES_AUTO_RELOAD"] == "true"
+    assert env["WERKZEUG_DEBUG_PIN"] == "123-456-789"
+    assert "WERKZEUG_DEBUG_PIN" not in settings().worker_env()  # unset: the entrypoint makes one
+
+
+def test_every_field_is_declared_once():
+    fields = [s.field for s in SETTINGS if s.field]
+    assert sorted(fields) == sorted(Settings.__dataclass_fields__)
+    assert len({s.name for s in SETTINGS}) == len(SETTINGS)
+
+
+def test_readme_table_and_env_example_are_written_from_the_declarations():
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "settings_docs.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_copying_env_example_changes_nothing():
+    """Every setting in it is commented out, and each value not marked as an example is the default."""
+    example = ROOT / ".env.example"
+    assert dotenv_values(example) == {}
+    text = example.read_text()
+    shown = dict(re.findall(r"(?m)^# ([A-Z_]+)=(.*)$", text))
+    assert set(shown) == {s.name for s in SETTINGS}
+    examples = set(re.findall(r"shown: an example\n# ([A-Z_]+)=", text))
+    for name, value in shown.items():
+        if name not in examples:
+            assert load_settings({name: value}, cwd=ROOT) == load_settings({}, cwd=ROOT), f"# {name}={value}"
+
+
+def test_a_project_without_the_package_watches_the_working_directory(tmp_path: Path):
+    assert load_settings({"FLASK_APP": "nowhere:create_app()"}, cwd=tmp_path).reload_paths == (tmp_path,)
