@@ -22,7 +22,7 @@ from reload import ROOT, ROUTE, timed_edits  # bench/ is on sys.path when this r
 
 sys.path[:0] = [str(ROOT / "scripts" / "tests"), str(ROOT / "scripts" / "tests" / "docker")]
 
-from compose_stack import Stack  # noqa: E402
+from compose_stack import Stack
 
 
 def run(preload: str, edits: int) -> dict[str, float]:

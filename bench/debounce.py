@@ -21,11 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "scripts" / "tests")]
 
-from watchfiles import watch  # noqa: E402
+from watchfiles import watch
 
-from devserver.watcher import SourceFilter  # noqa: E402
+from devserver.supervisor.watcher import SourceFilter
 
-from editor_saves import STYLES, write  # noqa: E402
+from editor_saves import STYLES, write
 
 
 def batches_per_save(step_ms: int, style, saves: int) -> list[int]:

@@ -7,13 +7,13 @@ from gevent import monkey
 
 monkey.patch_all()
 
-import os  # noqa: E402
-import sys  # noqa: E402
+import os
+import sys
 
 sys.path.insert(0, os.getcwd())  # the project copy the benchmark runs in
 
-from gevent.pywsgi import WSGIServer  # noqa: E402
+from gevent.pywsgi import WSGIServer
 
-from app import create_app  # noqa: E402
+from app import create_app
 
 WSGIServer(("127.0.0.1", int(sys.argv[1])), create_app(), log=None).serve_forever()

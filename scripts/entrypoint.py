@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The container's entrypoint (and `make dev` on the host): check the configuration, bind the port, supervise.
 
-    compose -> entrypoint.py -> devserver.supervisor -> devserver.worker -> the Flask app
+    compose -> entrypoint.py -> devserver/supervisor/ -> devserver/worker/ -> the Flask app
 
 Runs from any directory: the app is looked up in the project root, the folder above scripts/.
 """
@@ -15,11 +15,11 @@ from pathlib import Path
 SCRIPTS_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(SCRIPTS_DIR))
 
-from devserver.listener import BindError, bind  # noqa: E402
-from devserver.log import say  # noqa: E402
-from devserver.protocol import ENV_FILE_READ_ENV, ROOT_ENV  # noqa: E402
-from devserver.settings import EXIT_CONFIG, ConfigError, Settings, load_settings  # noqa: E402
-from devserver.supervisor import Supervisor  # noqa: E402
+from devserver.log import say
+from devserver.protocol import ENV_FILE_READ_ENV, ROOT_ENV
+from devserver.settings import EXIT_CONFIG, ConfigError, Settings, load_settings
+from devserver.supervisor.listener import BindError, bind
+from devserver.supervisor.supervisor import supervise
 
 
 def read_env_file(root: Path) -> None:
@@ -79,7 +79,7 @@ def main() -> int:
     except BindError as exc:
         say(f"error: {exc}")
         return 1
-    return Supervisor(with_debugger_pin(settings), listener).run()
+    return supervise(with_debugger_pin(settings), listener)
 
 
 if __name__ == "__main__":

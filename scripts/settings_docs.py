@@ -17,7 +17,7 @@ from pathlib import Path
 SCRIPTS_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(SCRIPTS_DIR))
 
-from devserver.settings import SETTINGS, Setting  # noqa: E402
+from devserver.settings import SETTINGS, Setting
 
 ROOT = SCRIPTS_DIR.parent
 README = ROOT / "README.md"

@@ -1,4 +1,13 @@
-"""The dev server: a supervisor that never imports the app, and gevent workers that serve it.
+"""The dev server. Each folder is one kind of process; the modules here are shared by all of them.
 
-Read in this order: entrypoint.py (scripts/) -> supervisor.py -> worker.py -> the app.
+    supervisor/   the supervisor: owns the port, watches files, swaps workers (never imports the app)
+    forkserver/   the preloaded process workers are forked from (PRELOAD=1)
+    worker/       a worker: imports the app and serves it with gevent
+    protocol.py   every word on every channel between them, and the variables that carry descriptors
+    settings.py   every environment variable, declared once
+    handover.py   passing a client connection from a retiring worker to its successor (SCM_RIGHTS)
+    processes.py  reaping, signalling and leaving child processes; orphans.py: what the app left behind
+    log.py        the [devserver] prefix
+
+Read in this order: scripts/entrypoint.py -> supervisor/supervisor.py -> worker/main.py -> the app.
 """

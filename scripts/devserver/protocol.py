@@ -1,36 +1,67 @@
-"""The words the supervisor and a worker exchange over their private socket pair, one per message.
+"""Every word on every channel between the dev server's processes, and the variables that carry descriptors.
 
-A worker's control socket closing means the worker is gone (or, seen from the
-worker, that the supervisor is): no polling, no orphans.
+Channels, all Unix socket pairs, one word per message (SOCK_SEQPACKET keeps message boundaries;
+a descriptor can ride along by SCM_RIGHTS):
+  supervisor <-> worker       the worker's life: loaded, serve, drain, stop (worker/main.py)
+  supervisor <-> fork server  fork a worker, which pid it got (forkserver/main.py)
+  supervisor's own queue      the events its loop handles (supervisor/supervisor.py)
+and one status pipe per child, written by whoever reaps it (processes.write_status).
+A control socket closing means the other side is gone: no polling, no orphans.
 """
 
-# Environment variables that carry the inherited descriptors to a worker.
-LISTEN_FD_ENV = "DEVSERVER_LISTEN_FD"
-CONTROL_FD_ENV = "DEVSERVER_CONTROL_FD"
-# Set by the supervisor when a worker must only serve an error (nothing to import): "STATUS MESSAGE".
-ERROR_ENV = "DEVSERVER_ERROR"
-# The project's root, where every worker works (by path: the directory may have been re-created).
-ROOT_ENV = "DEVSERVER_ROOT"
-# Extra modules the fork server imports once (PRELOAD=a,b), comma-separated.
-PRELOAD_MODULES_ENV = "DEVSERVER_PRELOAD_MODULES"
-# Set by docker-compose.yml: compose has read .env (env_file), so the entrypoint does not.
-ENV_FILE_READ_ENV = "DEVSERVER_ENV_FILE_READ"
+import socket
 
-# worker -> supervisor
-LOADED_OK = "loaded ok"
-LOADED_ERROR = "loaded error"
-DRAINING = "draining"
-# supervisor -> worker
-SERVE = "serve"  # start accepting on the shared socket (+ the channel the predecessors pass connections on)
-DRAIN = "drain"  # a successor is serving: stop accepting, pass connections to it (+ its channel)
-STOP = "stop"  # shutting down: stop accepting, finish in-flight requests, close the rest
+# Environment variables that carry what a child inherits.
+LISTEN_FD_ENV = "DEVSERVER_LISTEN_FD"  # the shared listening socket
+CONTROL_FD_ENV = "DEVSERVER_CONTROL_FD"  # the child's end of its control socket
+ERROR_ENV = "DEVSERVER_ERROR"  # a worker that must only serve an error page: "STATUS MESSAGE"
+ROOT_ENV = "DEVSERVER_ROOT"  # the project, where every child works (by path: it may be re-created)
+PRELOAD_MODULES_ENV = "DEVSERVER_PRELOAD_MODULES"  # extra modules the fork server imports once, a,b
+ENV_FILE_READ_ENV = "DEVSERVER_ENV_FILE_READ"  # set by docker-compose.yml: compose has read .env
+
+
+class Worker:
+    """supervisor <-> worker."""
+
+    # worker -> supervisor
+    LOADED_OK = "loaded ok"  # the app is imported: ready to serve it
+    LOADED_ERROR = "loaded error"  # it failed: ready to serve the error page
+    DRAINING = "draining"  # no longer accepting
+    # supervisor -> worker
+    SERVE = "serve"  # start accepting on the shared socket (+ the channel the predecessors pass connections on)
+    DRAIN = "drain"  # a successor is serving: stop accepting, pass connections to it (+ its channel)
+    STOP = "stop"  # shutting down: stop accepting, finish in-flight requests, close the rest
+
+
+class ForkServer:
+    """supervisor <-> fork server."""
+
+    # fork server -> supervisor
+    READY = "ready"  # preloaded: forks from now on are fast
+    FORKED = "forked"  # + " PID": the worker just forked
+    PRELOAD_FAILED = "preload-failed"  # + " MODULE: ERROR": a PRELOAD module did not import; it exits
+    # supervisor -> fork server, each with two descriptors: the worker's control end, its status pipe
+    FORK = "fork"  # fork a worker that loads the app
+    FORK_ERROR = "fork-error"  # + " STATUS MESSAGE": fork a worker that serves only this error
+
+
+class Event:
+    """What the supervisor's loop handles, one method `on_<event>` each."""
+
+    CHANGE = "change"  # watched files changed (the paths): start a new generation
+    DEPS = "deps"  # requirements or installed packages changed: rebuild the fork server, then reload
+    LOADED = "loaded"  # a worker has loaded (the worker)
+    GONE = "gone"  # a worker has exited, its status known (the worker)
+    SIGNAL = "signal"  # TERM/INT: stop; HUP: reload (the signal number)
+    TICK = "tick"  # nothing happened for a while: housekeeping only
+
 
 LOAD_FAILED = 500  # error-page statuses: the app could not be imported
 CRASHED = 503  # the app's worker died while serving; a new one starts after a back-off
 
 
 def error_page(status: int, message: str) -> str:
-    """What ERROR_ENV (or the fork server's fork-error) carries."""
+    """What ERROR_ENV (or the fork server's FORK_ERROR) carries."""
     return f"{status} {message}"
 
 
@@ -39,8 +70,15 @@ def parse_error_page(value: str) -> tuple[int, str]:
     return int(status), message
 
 
-def control_pair():
-    """(supervisor's end, worker's end): message boundaries kept, descriptors can ride along."""
-    import socket
-
+def control_pair() -> tuple[socket.socket, socket.socket]:
+    """(parent's end, child's end): message boundaries kept, descriptors can ride along."""
     return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+
+
+def send(control: socket.socket, word: str, fds: list[int] = ()) -> bool:
+    """One word (with descriptors riding along); False when the other side is gone (its reader says so)."""
+    try:
+        socket.send_fds(control, [word.encode()], list(fds))
+        return True
+    except OSError:
+        return False

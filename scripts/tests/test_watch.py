@@ -12,23 +12,18 @@ import queue
 import shutil
 import sqlite3
 import subprocess
-import sys
 import time
 from contextlib import closing
 from pathlib import Path
-from queue import SimpleQueue
 
 import pytest
 from watchfiles import Change
 
-from harness import ROOT, wait_for
+from devserver.supervisor.watcher import SourceFilter, Watcher, saved_files
+from devserver_fakes import make_supervisor
+from harness import wait_for
 
 import editor_saves
-
-sys.path.insert(0, str(ROOT / "scripts"))  # the dev server's own package, as entrypoint.py imports it
-
-from devserver.supervisor import Supervisor  # noqa: E402
-from devserver.watcher import SourceFilter, Watcher, saved_files  # noqa: E402
 
 A, M, D = Change.added, Change.modified, Change.deleted
 
@@ -187,9 +182,7 @@ def test_a_batch_of_nothing_but_temp_files_still_names_something():
 
 def supervisor_cause(paths: set[str], root: Path) -> str:
     """What Supervisor.on_change says for a batch: only the naming, no worker started."""
-    supervisor = Supervisor.__new__(Supervisor)
-    supervisor.root, supervisor.events = root, SimpleQueue()
-    supervisor.last_change, supervisor.first_unserved_change = 0.0, float("inf")
+    supervisor = make_supervisor(root, FLASK_APP="app", RELOAD="0")
     causes: list[str] = []
     supervisor.start_generation = lambda cause, error=None: causes.append(cause)
     supervisor.on_change(paths)

@@ -14,10 +14,10 @@ import re
 import sys
 import traceback
 
-from devserver import freshsource
-from devserver.loadwatch import LoadWatch
 from devserver.log import say
 from devserver.settings import Settings
+from devserver.worker import freshsource
+from devserver.worker.loadwatch import LoadWatch
 
 
 def locate(flask_app: str):

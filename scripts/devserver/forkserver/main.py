@@ -8,30 +8,33 @@ the next.
 
 Its own loop uses the unpatched blocking select/fork/waitpid and starts no greenlet
 and no thread, so a forked child carries no gevent state but what gevent.reinit()
-resets. Talks to the supervisor over its control socket:
-  <- "fork" (+ the new worker's control socket, by SCM_RIGHTS)   -> "forked PID"
-  <- "fork-error MESSAGE" (same, for an error-page worker)        -> "forked PID"
-  -> "ready" once preloaded; "exit PID STATUS" when a worker ends; "preload-failed MODULE: ERROR"
+resets. Talks to the supervisor over its control socket (the words: protocol.ForkServer):
+  <- FORK or FORK_ERROR + " STATUS MESSAGE", with two descriptors: the new worker's control
+     socket and the write end of its status pipe                  -> FORKED + " PID"
+  -> READY once preloaded; PRELOAD_FAILED + " MODULE: ERROR" (then it exits)
+It reaps the workers it forked and writes each one's exit status into that worker's pipe.
 """
 
 from gevent import monkey
 
 monkey.patch_all()
 
-import importlib  # noqa: E402
-import os  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
-import sys  # noqa: E402
+import importlib
+import os
+import signal
+import socket
+import sys
 
-import flask  # noqa: E402, F401  - the point of this process: imported once, shared by every fork
-import flask.cli  # noqa: E402, F401
-import gevent  # noqa: E402
-import gevent.pywsgi  # noqa: E402, F401
-import jinja2  # noqa: E402, F401
-import werkzeug.debug  # noqa: E402, F401
+import flask  # noqa: F401 - the point of this process: imported once, shared by every fork
+import flask.cli  # noqa: F401
+import gevent
+import gevent.pywsgi  # noqa: F401
+import jinja2  # noqa: F401
+import werkzeug.debug  # noqa: F401
 
-from devserver import protocol, worker  # noqa: E402
+from devserver import processes, protocol
+from devserver.protocol import ForkServer as Words
+from devserver.worker import main as worker
 
 real_select = monkey.get_original("select", "select")
 real_fork = monkey.get_original("os", "fork")
@@ -46,7 +49,7 @@ def preload_extras(control) -> None:
         try:
             importlib.import_module(name)
         except Exception as exc:  # noqa: BLE001 - tell the supervisor, which falls back to spawning
-            control.sendall(f"preload-failed {name}: {type(exc).__name__}: {exc}\n".encode())
+            protocol.send(control, f"{Words.PRELOAD_FAILED} {name}: {type(exc).__name__}: {exc}")
             sys.exit(1)
 
 
@@ -68,9 +71,7 @@ def become_worker(listen_fd: int, worker_control_fd: int, error: str | None, own
 
         traceback.print_exc()
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        processes.exit_now(code)
 
 
 def main() -> None:
@@ -83,38 +84,32 @@ def main() -> None:
     signal.set_wakeup_fd(wake_w)
     real_signal(signal.SIGCHLD, lambda *_: None)
     real_signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when this process ends
-    control.sendall(b"ready\n")
+    status_pipes: dict[int, int] = {}  # each live worker's: where its exit status goes
+    protocol.send(control, Words.READY)
     while True:
         readable, _, _ = real_select([control, wake_r], [], [])
         if wake_r in readable:
             os.read(wake_r, 512)
-            report_exits(control)
+            for pid, status in processes.reap(real_waitpid):
+                if pid in status_pipes:
+                    processes.write_status(status_pipes.pop(pid), status)
         if control in readable:
-            message, fds, _, _ = socket.recv_fds(control, 4096, 1)  # one message: a SOCK_SEQPACKET pair
+            message, fds, _, _ = socket.recv_fds(control, 4096, 2)  # one message: a SOCK_SEQPACKET pair
             if not message:
                 return  # the supervisor is gone
-            word, _, rest = message.decode().strip().partition(" ")
-            if word not in ("fork", "fork-error") or len(fds) != 1:
+            word, _, rest = message.decode().partition(" ")
+            if word not in (Words.FORK, Words.FORK_ERROR) or len(fds) != 2:
                 for fd in fds:
                     os.close(fd)
                 continue
+            worker_control, status_fd = fds
             pid = real_fork()
             if pid == 0:
-                become_worker(listen_fd, fds[0], rest if word == "fork-error" else None,
-                              [control.fileno(), wake_r, wake_w])
-            os.close(fds[0])
-            control.sendall(f"forked {pid}\n".encode())
-
-
-def report_exits(control) -> None:
-    while True:
-        try:
-            pid, status = real_waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-        control.sendall(f"exit {pid} {os.waitstatus_to_exitcode(status)}\n".encode())
+                become_worker(listen_fd, worker_control, rest if word == Words.FORK_ERROR else None,
+                              [control.fileno(), wake_r, wake_w, status_fd, *status_pipes.values()])
+            os.close(worker_control)
+            status_pipes[pid] = status_fd
+            protocol.send(control, f"{Words.FORKED} {pid}")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """A worker: one process that serves the app with gevent on the socket the supervisor owns.
 
-Life of a worker, told over its control socket:
-  load the app -> "loaded ok|error" -> wait for "serve" -> accept and serve
-  -> "drain" (a successor serves: its hand-over channel comes with the word)
-     or "stop" / SIGTERM / SIGINT / supervisor gone
-  -> stop accepting, answer "draining", finish in-flight requests, pass every other
+Life of a worker, told over its control socket (the words: protocol.Worker):
+  load the app -> LOADED_OK or LOADED_ERROR -> wait for SERVE -> accept and serve
+  -> DRAIN (a successor serves: its hand-over channel comes with the word)
+     or STOP / SIGTERM / SIGINT / supervisor gone
+  -> stop accepting, answer DRAINING, finish in-flight requests, pass every other
      connection to the successor (or close it when stopping), exit.
 One word per message on a SOCK_SEQPACKET pair; a hand-over channel rides along by SCM_RIGHTS.
 It never binds a port of its own, so the port is never closed by a reload.
@@ -15,18 +15,20 @@ from gevent import monkey
 
 monkey.patch_all()
 
-import os  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
-import sys  # noqa: E402
+import os
+import signal
+import socket
+import sys
 
-import gevent  # noqa: E402
-from gevent.event import AsyncResult  # noqa: E402
+import gevent
+from gevent.event import AsyncResult
 
-from devserver import appload, orphans, protocol  # noqa: E402
-from devserver.log import say  # noqa: E402
-from devserver.server import DrainingServer  # noqa: E402
-from devserver.settings import SETTINGS_ENV, Settings  # noqa: E402
+from devserver import orphans, processes, protocol
+from devserver.log import say
+from devserver.protocol import Worker as Words
+from devserver.settings import SETTINGS_ENV, Settings
+from devserver.worker import appload
+from devserver.worker.server import DrainingServer
 
 
 def serve(listen_fd: int, control_fd: int) -> int:
@@ -41,10 +43,7 @@ def serve(listen_fd: int, control_fd: int) -> int:
     control = socket.socket(fileno=control_fd)
 
     def tell(word: str) -> None:
-        try:
-            control.send(word.encode())
-        except OSError:
-            pass  # the supervisor is gone; the read side will notice
+        protocol.send(control, word)  # False: the supervisor is gone; the read side notices
 
     error = os.environ.get(protocol.ERROR_ENV)
     if error:
@@ -57,11 +56,11 @@ def serve(listen_fd: int, control_fd: int) -> int:
     else:
         health = (False, f"not serving the app: {problem.strip().splitlines()[0]}")
     server = DrainingServer(listener, app, access_log=settings.access_log, host=settings.host, health=health)
-    tell(protocol.LOADED_OK if problem is None else protocol.LOADED_ERROR)
+    tell(Words.LOADED_OK if problem is None else Words.LOADED_ERROR)
 
     order = AsyncResult()  # what ends serving: (DRAIN, the successor's channel) or (STOP, None)
     for signum in (signal.SIGTERM, signal.SIGINT):
-        gevent.signal_handler(signum, order.set, (protocol.STOP, None))
+        gevent.signal_handler(signum, order.set, (Words.STOP, None))
 
     def read_orders() -> None:
         while True:
@@ -75,19 +74,19 @@ def serve(listen_fd: int, control_fd: int) -> int:
             channel = socket.socket(fileno=fds[0]) if fds else None
             if channel is not None:
                 channel.settimeout(None)  # not the app's socket.setdefaulttimeout(): it waits for a predecessor
-            if word == protocol.SERVE:
+            if word == Words.SERVE:
                 if channel is not None:
                     server.adopt(channel)  # what the retiring worker passes on
                 server.start()
-            elif word in (protocol.DRAIN, protocol.STOP):
+            elif word in (Words.DRAIN, Words.STOP):
                 order.set((word, channel))
-        order.set((protocol.STOP, None))  # the supervisor went away: nobody will ever send more
+        order.set((Words.STOP, None))  # the supervisor went away: nobody will ever send more
 
     reader = gevent.spawn(read_orders)
     word, successor = order.get()
     if server.started:
-        server.begin_drain(successor if word == protocol.DRAIN else None)
-    tell(protocol.DRAINING)
+        server.begin_drain(successor if word == Words.DRAIN else None)
+    tell(Words.DRAINING)
     if not server.wait_drained(settings.graceful_timeout):
         say(f"worker {os.getpid()}: requests still running after GRACEFUL_TIMEOUT="
             f"{settings.graceful_timeout:g}s were cut off")
@@ -102,11 +101,7 @@ def main() -> None:
         control_fd = int(os.environ[protocol.CONTROL_FD_ENV])
     except (KeyError, ValueError):
         sys.exit("this module is started by the dev server's supervisor: run scripts/entrypoint.py")
-    code = serve(listen_fd, control_fd)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Skip interpreter teardown: greenlets the app left behind must not delay the exit.
-    os._exit(code)
+    processes.exit_now(serve(listen_fd, control_fd))
 
 
 if __name__ == "__main__":

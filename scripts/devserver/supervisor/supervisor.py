@@ -1,13 +1,13 @@
 """The supervisor: owns the port, watches files, and swaps workers so nothing is ever refused.
 
 It is not monkey-patched and never imports the user's app, so nothing the app
-does can take it down. One loop reads one queue of events:
+does can take it down. One loop reads one queue of events, in order (protocol.Event):
 
-  change  -> start a new generation of workers (the current one keeps serving)
-  deps    -> a requirements file or an installed package changed: rebuild the fork server, then reload
-  loaded  -> when the whole new generation has loaded: old ones "drain", new ones "serve"
-  gone    -> a retired worker finished; a serving one crashed (restart, with back-off)
-  signal  -> TERM/INT: drain everything and exit 0; HUP: reload now
+  CHANGE  -> start a new generation of workers (the current one keeps serving)
+  DEPS    -> a requirements file or an installed package changed: rebuild the fork server, then reload
+  LOADED  -> when the whole new generation has loaded: old ones DRAIN, new ones SERVE
+  GONE    -> a retired worker finished; a serving one crashed (restart, with back-off)
+  SIGNAL  -> TERM/INT: drain everything and exit 0; HUP: reload now
 
 A reload overlaps: the old worker serves until the new one has imported the app.
 """
@@ -18,15 +18,20 @@ import os
 import signal
 import socket
 import time
+from collections import deque
 from pathlib import Path
 from queue import Empty, SimpleQueue
 
 from devserver import handover, orphans, protocol
-from devserver.launcher import Launcher
 from devserver.log import say
+from devserver.processes import describe_exit
+from devserver.protocol import Event
+from devserver.protocol import Worker as Words
 from devserver.settings import Settings
-from devserver.watcher import DependencyWatcher, Watcher
-from devserver.workers import Worker, describe_exit, reap
+from devserver.supervisor.launcher import Launcher
+from devserver.supervisor.reaper import Reaper
+from devserver.supervisor.watcher import DependencyWatcher, Watcher
+from devserver.supervisor.worker_handle import WorkerHandle as Worker
 
 TICK = 0.25  # seconds between housekeeping rounds (reaping, deadlines) when nothing happens
 DRAIN_ACK_TIMEOUT = 1.0  # how long an old worker may take to stop accepting
@@ -39,20 +44,21 @@ ERROR_SETTLE_MAX = 1.0  # or this long after the first change it shows, whicheve
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, listener: socket.socket):
+    """The loop and the generations of workers. Built with its collaborators (see `supervise`), so the
+    generation logic runs in a test with a launcher of its own and no process."""
+
+    def __init__(self, settings: Settings, listener: socket.socket, launcher: Launcher, events: SimpleQueue):
         self.settings = settings
         self.root = Path.cwd()  # kept: the directory may be deleted while we run
         self.listener = listener
-        worker_env = settings.worker_env()
-        self.events: SimpleQueue = SimpleQueue()
+        self.launcher = launcher
+        self.events = events
+        self.backlog: deque = deque()  # events taken off the queue early, handled before the queue
         self.current: list[Worker] = []  # serving
         self.pending: list[Worker] = []  # loading, to replace current
         self.pending_since = 0.0
         self.pending_cause = ""
         self.retiring: dict[Worker, float] = {}  # -> deadline for a SIGKILL
-        self.launcher = Launcher(listener, worker_env, self.events, preload=settings.preload.enabled,
-                                 preload_modules=settings.preload.modules)
-        self.statuses = self.launcher.statuses  # exit statuses: reaped here, or reported by the fork server
         self.crashes = 0
         self.restart_at: float | None = None
         self.promote_at: float | None = None  # an error generation waits for the files to settle
@@ -65,13 +71,14 @@ class Supervisor:
     def run(self) -> int:
         orphans.become_subreaper()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(signum, lambda signum, frame: self.events.put(("signal", signum)))
+            signal.signal(signum, lambda signum, frame: self.events.put((Event.SIGNAL, signum)))
         if self.settings.reload:
-            self.watchers.append(Watcher(self.settings.reload_paths, lambda paths: self.events.put(("change", paths)),
+            self.watchers.append(Watcher(self.settings.reload_paths,
+                                         lambda paths: self.events.put((Event.CHANGE, paths)),
                                          templates_reload_themselves=self.settings.templates_auto_reload,
                                          force_polling=self.settings.force_polling, shown=self.shown))
             if self.launcher.preload:
-                self.watchers.append(DependencyWatcher(lambda paths: self.events.put(("deps", paths)),
+                self.watchers.append(DependencyWatcher(lambda paths: self.events.put((Event.DEPS, paths)),
                                                        force_polling=self.settings.force_polling))
             for watcher in self.watchers:
                 watcher.start()
@@ -81,28 +88,32 @@ class Supervisor:
         self.start_generation("start")
         while self.exit_code is None:
             timeout = TICK if self.promote_at is None else min(TICK, max(0.0, self.promote_at - time.monotonic()))
-            try:
-                event, arg = self.events.get(timeout=timeout)
-            except Empty:
-                event, arg = "tick", None
+            event, arg = self.next_event(timeout)
             getattr(self, f"on_{event}")(arg)
             self.housekeeping()
         return self.exit_code
+
+    def next_event(self, timeout: float) -> tuple[str, object]:
+        if self.backlog:
+            return self.backlog.popleft()
+        try:
+            return self.events.get(timeout=timeout)
+        except Empty:
+            return Event.TICK, None
 
     def on_tick(self, _) -> None:
         pass
 
     def on_change(self, paths: set[str]) -> None:
-        while True:  # merge changes that queued up while the last reload ran
+        while not self.backlog:  # merge the changes that queued up behind this one, up to another event
             try:
                 event, arg = self.events.get_nowait()
             except Empty:
                 break
-            if event == "change":
+            if event == Event.CHANGE:
                 paths |= arg
             else:
-                self.events.put((event, arg))
-                break
+                self.backlog.append((event, arg))  # handled next, in its place
         self.last_change = time.monotonic()
         self.first_unserved_change = min(self.first_unserved_change, self.last_change)
         names = sorted(self.shown(p) for p in paths)
@@ -121,11 +132,11 @@ class Supervisor:
             self.shutdown(signal.Signals(signum).name)
 
     def on_loaded(self, worker: Worker) -> None:
-        if worker not in self.pending or any(w.ok is None for w in self.pending):
+        if worker not in self.pending or not all(w.loaded for w in self.pending):
             return
         # Saves that never pause must not hide an error for good: at most ERROR_SETTLE_MAX.
         settled = min(self.last_change + ERROR_SETTLE, self.first_unserved_change + ERROR_SETTLE_MAX)
-        if all(w.ok for w in self.pending) or worker.error_only or time.monotonic() >= settled:
+        if all(w.serves_app for w in self.pending) or worker.error_only or time.monotonic() >= settled:
             self.promote()
         else:
             # An editor may still be writing (truncate, then write): a file state that lived a
@@ -137,7 +148,7 @@ class Supervisor:
         worker.close()
         if self.retiring.pop(worker, None) is not None:
             return  # retired as planned; its exit status is pruned by housekeeping
-        status = describe_exit(self.launcher.exit_status(worker))
+        status = describe_exit(worker.exit_status)
         if worker in self.pending:
             self.discard(self.pending)
             if worker.error_only:  # the error page itself failed: that is our bug, not the user's
@@ -181,7 +192,7 @@ class Supervisor:
         self.pending = []
         self.promote_at = None
         self.first_unserved_change = float("inf")
-        ok = all(w.ok for w in new)
+        ok = all(w.serves_app for w in new)
         if not ok and not self.settings.reload:
             self.current = new
             return self.fail("error: the app could not be loaded (see above); with RELOAD=0 nothing will "
@@ -190,12 +201,12 @@ class Supervisor:
         # one channel: connections go to whichever new worker reads first.
         give, take = handover.channel() if old else (None, None)
         for worker in old:
-            worker.send(protocol.DRAIN, give)
+            worker.send(Words.DRAIN, give)
         for worker in old:
             worker.draining.wait(DRAIN_ACK_TIMEOUT)
             self.retire(worker, self.settings.graceful_timeout + RETIRE_MARGIN)
         for worker in new:
-            worker.send(protocol.SERVE, take)
+            worker.send(Words.SERVE, take)
         for end in (give, take):
             if end is not None:
                 end.close()  # the workers hold their own copies
@@ -227,14 +238,9 @@ class Supervisor:
         workers.clear()
 
     def housekeeping(self) -> None:
-        self.statuses.update(reap())
-        # Keep only what on_gone will read: as PID 1 every orphan in the container is reaped here too.
-        tracked = {w.pid for w in (*self.current, *self.pending, *self.retiring)}
-        for pid in [pid for pid in list(self.statuses) if pid not in tracked]:
-            del self.statuses[pid]
         # What a dead worker's app left running (setsid, double fork) was handed to us: end it.
-        orphans.end(orphans.from_workers(orphans.children(os.getpid()) - tracked - self.launcher.pids()
-                                         - set(self.statuses)))
+        tracked = {w.pid for w in (*self.current, *self.pending, *self.retiring)}
+        orphans.end(orphans.from_workers(orphans.children(os.getpid()) - tracked - self.launcher.pids()))
         now = time.monotonic()
         for worker, deadline in list(self.retiring.items()):
             if now >= deadline:
@@ -258,18 +264,15 @@ class Supervisor:
             watcher.stop()
         self.discard(self.pending)
         for worker in self.current:
-            worker.send(protocol.STOP)
+            worker.send(Words.STOP)
             self.retire(worker, self.settings.graceful_timeout + 0.5)
         self.current = []
         hard_deadline = time.monotonic() + self.settings.graceful_timeout + 2
         while self.retiring and time.monotonic() < hard_deadline:
-            try:
-                event, arg = self.events.get(timeout=0.05)
-            except Empty:
-                event, arg = "tick", None
-            if event == "gone":
+            event, arg = self.next_event(0.05)
+            if event == Event.GONE:
                 self.on_gone(arg)
-            elif event == "signal" and arg == signal.SIGINT and why:
+            elif event == Event.SIGNAL and arg == signal.SIGINT and why:
                 say("second Ctrl-C: killing the workers now")
                 for worker in self.retiring:
                     self.retiring[worker] = 0.0
@@ -286,3 +289,11 @@ class Supervisor:
             return str(Path(path).relative_to(self.root))
         except ValueError:
             return str(path)
+
+
+def supervise(settings: Settings, listener: socket.socket) -> int:
+    """Build the supervisor and what it works with, run it; returns the exit status."""
+    events: SimpleQueue = SimpleQueue()
+    launcher = Launcher(listener, settings.worker_env(), events, Reaper().start(),
+                        preload=settings.preload.enabled, preload_modules=settings.preload.modules)
+    return Supervisor(settings, listener, launcher, events).run()

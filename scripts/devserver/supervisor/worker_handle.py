@@ -1,0 +1,115 @@
+"""The supervisor's handle on one worker process: start it, talk to it, hear how it ended.
+
+Each worker leads its own process group (a new session), so anything the app starts
+(a subprocess, a forked helper) is ended with it and nothing outlives a reload. Its
+control socket closing is how the supervisor learns it is gone; its exit status then
+comes through its own status pipe, written by whoever reaped it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from queue import SimpleQueue
+
+from devserver import processes, protocol
+from devserver.protocol import Event
+from devserver.supervisor.reaper import Reaper
+
+SCRIPTS_DIR = str(Path(__file__).resolve().parents[2])
+STATUS_WAIT = 1.0  # after its control socket closed, how long the exit status may take to be reported
+
+
+class WorkerHandle:
+    """A worker process. Its words become events on the supervisor's queue: (LOADED, handle) when it
+    has loaded (`serves_app` says whether the app or its error), (GONE, handle) when it has exited
+    (`exit_status` then set, None if never reported)."""
+
+    def __init__(self, pid: int, control: socket.socket, status_fd: int, events: SimpleQueue, *,
+                 error_only: bool = False):
+        self.pid = pid
+        self.control = control
+        self.status_fd = status_fd
+        self.events = events
+        self.error_only = error_only
+        self.started = time.monotonic()
+        self.loaded = False
+        self.serves_app = False  # once loaded: the app (True) or the page with its error (False)
+        self.draining = threading.Event()
+        self.exit_status: int | None = None
+        self.reader = threading.Thread(target=self._read, name=f"worker-{pid}", daemon=True)
+
+    def start(self) -> WorkerHandle:
+        self.reader.start()
+        return self
+
+    def __repr__(self) -> str:
+        return f"worker {self.pid}"
+
+    def _read(self) -> None:
+        try:
+            while message := self.control.recv(256):
+                word = message.decode()
+                if word in (protocol.Worker.LOADED_OK, protocol.Worker.LOADED_ERROR):
+                    self.serves_app = word == protocol.Worker.LOADED_OK
+                    self.loaded = True
+                    self.events.put((Event.LOADED, self))
+                elif word == protocol.Worker.DRAINING:
+                    self.draining.set()
+        except OSError:
+            pass
+        self.exit_status = processes.read_status(self.status_fd, STATUS_WAIT)
+        self.events.put((Event.GONE, self))
+
+    def send(self, word: str, channel: socket.socket | None = None) -> None:
+        """One word, with a hand-over channel's end riding along when given."""
+        protocol.send(self.control, word, [channel.fileno()] if channel else [])
+
+    def signal_group(self, signum: int) -> None:
+        """Signal the worker and everything it started (its process group)."""
+        processes.signal_group(self.pid, signum)
+
+    def close(self) -> None:
+        self.control.close()
+
+
+def child_env(listener: socket.socket, control: socket.socket, env: dict[str, str]) -> dict[str, str]:
+    """The environment of a process started by the supervisor: ours, the settings, the two descriptors."""
+    return {**os.environ, **env,
+            protocol.LISTEN_FD_ENV: str(listener.fileno()),
+            protocol.CONTROL_FD_ENV: str(control.fileno()),
+            "PYTHONPATH": os.pathsep.join(filter(None, [SCRIPTS_DIR, os.environ.get("PYTHONPATH")]))}
+
+
+def start_child(module: str, listener: socket.socket, control: socket.socket, env: dict[str, str],
+                reaper: Reaper) -> tuple[int, int]:
+    """Start `python -m module` with the listening socket and its end of a control socket; returns its
+    pid and the read end of its status pipe (the reaper writes its exit status there).
+
+    It leads a new session: its own process group, and Ctrl-C in a terminal reaches only the supervisor.
+    """
+    status_r, status_w = os.pipe()
+    root = os.environ[protocol.ROOT_ENV]
+    with reaper.starting_child() as register:
+        process = subprocess.Popen([sys.executable, "-m", module], env=child_env(listener, control, env),
+                                   pass_fds=(listener.fileno(), control.fileno()), start_new_session=True,
+                                   cwd=root if os.path.isdir(root) else "/")
+        register(process.pid, status_w)
+    control.close()  # the child's end, now the child's alone
+    # The reaper collects every child (the supervisor may be PID 1), so Popen must not wait for this one.
+    process.returncode = 0
+    return process.pid, status_r
+
+
+def spawn(listener: socket.socket, env: dict[str, str], events: SimpleQueue, reaper: Reaper, *,
+          error: str | None = None) -> WorkerHandle:
+    """A fresh interpreter running devserver.worker, with the listening socket and a control socket."""
+    ours, theirs = protocol.control_pair()
+    pid, status_fd = start_child("devserver.worker", listener, theirs,
+                                 {**env, protocol.ERROR_ENV: error} if error else env, reaper)
+    return WorkerHandle(pid, ours, status_fd, events, error_only=bool(error)).start()

@@ -1,0 +1,111 @@
+"""Stand-ins for the supervisor's collaborators, so its generation logic runs in-process, in milliseconds.
+
+A FakeWorker is what WorkerHandle is to the supervisor (words sent, signals, loaded, gone) with
+no process behind it; a FakeLauncher hands them out. The end-to-end tests run the real ones.
+"""
+
+from __future__ import annotations
+
+import itertools
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+from queue import SimpleQueue
+
+from devserver.protocol import Event
+from devserver.protocol import Worker as Words
+from devserver.settings import load_settings
+from devserver.supervisor.supervisor import Supervisor
+
+APPS = Path(__file__).resolve().parent / "apps"  # has kiosk/, the package FLASK_APP names here
+pids = itertools.count(1000)
+
+
+class FakeWorker:
+    def __init__(self, events: SimpleQueue, error: str | None):
+        self.pid = next(pids)
+        self.events = events
+        self.error = error
+        self.error_only = bool(error)
+        self.started = time.monotonic()
+        self.loaded = False
+        self.serves_app = False
+        self.draining = threading.Event()
+        self.exit_status: int | None = None
+        self.words: list[str] = []
+        self.channels: list[object] = []
+        self.signals: list[int] = []
+
+    def __repr__(self) -> str:
+        return f"worker {self.pid}"
+
+    def send(self, word: str, channel=None) -> None:
+        self.words.append(word)
+        self.channels.append(channel)
+        if word in (Words.DRAIN, Words.STOP):
+            self.draining.set()
+        if word == Words.STOP:
+            self.events.put(self.exit(0))  # it has no request to finish
+
+    def signal_group(self, signum: int) -> None:
+        self.signals.append(signum)
+
+    def close(self) -> None:
+        pass
+
+    # what the real worker would report
+    def load(self, ok: bool = True) -> tuple[str, FakeWorker]:
+        self.loaded, self.serves_app = True, ok and not self.error_only
+        return Event.LOADED, self
+
+    def exit(self, status: int | None = 0) -> tuple[str, FakeWorker]:
+        self.exit_status = status
+        return Event.GONE, self
+
+
+class FakeLauncher:
+    mode = "fake"
+    preload = False
+
+    def __init__(self, events: SimpleQueue):
+        self.events = events
+        self.launched: list[FakeWorker] = []
+        self.rebuilt: list[str] = []
+
+    def start(self) -> None:
+        pass
+
+    def launch(self, error: str | None = None) -> FakeWorker:
+        worker = FakeWorker(self.events, error)
+        self.launched.append(worker)
+        return worker
+
+    def rebuild(self, why: str) -> None:
+        self.rebuilt.append(why)
+
+    def pids(self) -> set[int]:
+        return set()
+
+    def stop(self) -> None:
+        pass
+
+
+def make_supervisor(root: Path = APPS, **env: str) -> Supervisor:
+    """A supervisor on fakes, with the settings `env` gives (FLASK_APP=kiosk unless said), not yet running."""
+    settings = load_settings({"FLASK_APP": "kiosk", **env}, cwd=root)
+    events: SimpleQueue = SimpleQueue()
+    supervisor = Supervisor(settings, socket.socket(), launcher=FakeLauncher(events), events=events)
+    supervisor.root = root
+    return supervisor
+
+
+def handle(supervisor: Supervisor, event: tuple[str, object]) -> None:
+    """One turn of the supervisor's loop, for this event."""
+    name, arg = event
+    getattr(supervisor, f"on_{name}")(arg)
+    supervisor.housekeeping()
+
+
+KILL = signal.SIGKILL

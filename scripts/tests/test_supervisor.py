@@ -1,0 +1,135 @@
+"""The supervisor's generation logic, in-process against fake workers: fast, beside the end-to-end tests.
+
+What a reload is made of: a new generation loads while the old one serves; once all of it has
+loaded, the old workers drain (with the hand-over channel) before the new ones serve; an error
+waits for the files to settle; a crash restarts with a back-off; changes that queue up merge,
+and any other event keeps its place in the order.
+"""
+
+import signal
+
+import pytest
+
+from devserver import protocol
+from devserver.protocol import Event
+from devserver.protocol import Worker as Words
+from devserver_fakes import APPS, KILL, handle, make_supervisor
+
+
+@pytest.fixture
+def sup():
+    supervisor = make_supervisor()
+    supervisor.start_generation("start")
+    return supervisor
+
+
+def serving(sup):
+    """Load the first generation: it serves."""
+    (worker,) = sup.pending
+    handle(sup, worker.load())
+    return worker
+
+
+def test_the_first_generation_serves_once_loaded(sup, capsys):
+    worker = serving(sup)
+    assert sup.current == [worker] and sup.pending == []
+    assert worker.words == [Words.SERVE] and worker.channels == [None]  # nothing to take over
+    assert "serving kiosk on http://127.0.0.1:5000 (1 worker, ready in" in capsys.readouterr().err
+
+
+def test_a_change_overlaps_old_and_new_then_drains_before_serving(sup, capsys):
+    old = serving(sup)
+    handle(sup, (Event.CHANGE, {str(APPS / "kiosk" / "views.py")}))
+    (new,) = sup.pending
+    assert sup.current == [old] and old.words == [Words.SERVE]  # the old one serves meanwhile
+    handle(sup, new.load())
+    assert old.words[-1] == Words.DRAIN and new.words == [Words.SERVE]
+    give, take = old.channels[-1], new.channels[-1]
+    assert give is not None and take is not None  # one hand-over channel, one end each
+    assert sup.current == [new] and old in sup.retiring
+    assert "reloaded in" in capsys.readouterr().err.splitlines()[-1]
+    handle(sup, old.exit(0))
+    assert old not in sup.retiring and KILL in old.signals  # its group goes with it
+
+
+def test_a_load_error_waits_for_the_files_to_settle(sup, capsys):
+    old = serving(sup)
+    handle(sup, (Event.CHANGE, {str(APPS / "kiosk" / "views.py")}))
+    (new,) = sup.pending
+    handle(sup, new.load(ok=False))
+    assert sup.current == [old] and sup.promote_at is not None  # a file mid-save is not shown as an error
+    sup.promote_at = sup.last_change = 0.0  # ... the files have been quiet long enough
+    sup.housekeeping()
+    assert sup.current == [new]
+    assert "the app failed to load: every request gets the error page" in capsys.readouterr().err
+
+
+def test_a_generation_superseded_while_loading_is_killed_unserved(sup):
+    serving(sup)
+    handle(sup, (Event.CHANGE, {"a.py"}))
+    (first,) = sup.pending
+    handle(sup, (Event.CHANGE, {"b.py"}))
+    assert KILL in first.signals and first.words == [] and first not in sup.pending
+
+
+def test_a_crash_serves_a_503_page_then_restarts_with_a_doubling_back_off(sup, capsys):
+    worker = serving(sup)
+    handle(sup, worker.exit(-signal.SIGKILL))
+    (page,) = sup.pending
+    status, message = protocol.parse_error_page(page.error)
+    assert status == protocol.CRASHED and "was killed by SIGKILL while serving" in message
+    assert "starting a new one in 0.5s" in capsys.readouterr().err
+    handle(sup, page.load())
+    sup.restart_at = 0.0
+    sup.housekeeping()
+    (restarted,) = sup.pending
+    assert restarted.error is None
+    handle(sup, restarted.load())
+    handle(sup, restarted.exit(3))
+    assert "exited with status 3 while serving; starting a new one in 1s" in capsys.readouterr().err
+
+
+def test_a_worker_dying_while_loading_gets_an_error_page_naming_how(sup):
+    serving(sup)
+    handle(sup, (Event.CHANGE, {"a.py"}))
+    (loading,) = sup.pending
+    handle(sup, loading.exit(7))
+    (page,) = sup.pending
+    assert protocol.parse_error_page(page.error) == (
+        protocol.LOAD_FAILED, "The worker exited with status 7 while loading the app: see the server log.")
+
+
+def test_without_reload_a_load_error_stops_the_server(capsys):
+    sup = make_supervisor(RELOAD="0")
+    sup.start_generation("start")
+    handle(sup, sup.pending[0].load(ok=False))
+    assert sup.exit_code == 1
+    assert "with RELOAD=0 nothing will reload it" in capsys.readouterr().err
+
+
+def test_changes_that_queue_up_merge_and_other_events_keep_their_place(sup):
+    serving(sup)
+    sup.events.put((Event.CHANGE, {"b.py"}))
+    sup.events.put((Event.SIGNAL, signal.SIGHUP))
+    sup.events.put((Event.CHANGE, {"c.py"}))
+    handle(sup, (Event.CHANGE, {"a.py"}))
+    assert sup.pending_cause == "a.py, b.py changed"
+    assert sup.next_event(0) == (Event.SIGNAL, signal.SIGHUP)  # before the change that came after it
+    assert sup.next_event(0) == (Event.CHANGE, {"c.py"})
+
+
+def test_several_workers_serve_only_once_all_have_loaded():
+    sup = make_supervisor(WEB_CONCURRENCY="3")
+    sup.start_generation("start")
+    first, second, third = sup.pending
+    handle(sup, first.load())
+    handle(sup, second.load())
+    assert sup.current == [] and first.words == []
+    handle(sup, third.load())
+    assert sup.current == [first, second, third] and all(w.words == [Words.SERVE] for w in sup.current)
+
+
+def test_stopping_drains_every_worker_and_exits_0(sup):
+    worker = serving(sup)
+    sup.shutdown("SIGTERM")
+    assert worker.words[-1] == Words.STOP and sup.exit_code == 0 and not sup.retiring
