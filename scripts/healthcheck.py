@@ -1,7 +1,7 @@
 """The container's health check: healthy when a worker serves the app's current code.
 
 It asks `OPTIONS *` on this container's port: a question about the server, which the
-worker answers itself (devserver/server.py, HealthAnswer), so it claims no URL of the
+worker answers itself (devserver/worker/server.py, HealthAnswer), so it claims no URL of the
 app's, never reaches the app and is never logged. 200: the current code is served.
 503: the newest code failed to load, and its error page is served. No answer: no
 worker serves. A Python file because slim images have no curl; run by HEALTHCHECK in

@@ -16,7 +16,8 @@ from __future__ import annotations
 import io
 import socket
 
-MARK = b"C"  # never an empty message: an empty read means the other side is gone
+from devserver.protocol import HANDOVER_MARK as MARK  # never an empty message
+
 MAX_MESSAGE = 1 + 64 * 1024  # a worker's read buffer is 8 KiB; room to spare
 
 

@@ -17,6 +17,7 @@ import signal
 import sys
 from pathlib import Path
 
+from devserver.processes import signal_group
 from devserver.protocol import CONTROL_FD_ENV
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -59,8 +60,8 @@ def from_workers(pids) -> set[int]:
 def end(pids) -> None:
     """SIGKILL each process and, where it leads one, its process group."""
     for pid in pids:
-        for kill in (os.killpg, os.kill):
-            try:
-                kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        signal_group(pid, signal.SIGKILL)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass

@@ -5,6 +5,7 @@ a descriptor can ride along by SCM_RIGHTS):
   supervisor <-> worker       the worker's life: loaded, serve, drain, stop (worker/main.py)
   supervisor <-> fork server  fork a worker, which pid it got (forkserver/main.py)
   supervisor's own queue      the events its loop handles (supervisor/supervisor.py)
+  retiring worker -> successor  client connections handed over, one per message (handover.py)
 and one status pipe per child, written by whoever reaps it (processes.write_status).
 A control socket closing means the other side is gone: no polling, no orphans.
 """
@@ -20,7 +21,7 @@ PRELOAD_MODULES_ENV = "DEVSERVER_PRELOAD_MODULES"  # extra modules the fork serv
 ENV_FILE_READ_ENV = "DEVSERVER_ENV_FILE_READ"  # set by docker-compose.yml: compose has read .env
 
 
-class Worker:
+class WorkerWords:
     """supervisor <-> worker."""
 
     # worker -> supervisor
@@ -33,7 +34,7 @@ class Worker:
     STOP = "stop"  # shutting down: stop accepting, finish in-flight requests, close the rest
 
 
-class ForkServer:
+class ForkServerWords:
     """supervisor <-> fork server."""
 
     # fork server -> supervisor
@@ -55,6 +56,10 @@ class Event:
     SIGNAL = "signal"  # TERM/INT: stop; HUP: reload (the signal number)
     TICK = "tick"  # nothing happened for a while: housekeeping only
 
+
+# retiring worker -> successor: HANDOVER_MARK + the bytes read ahead, with the connection's descriptor.
+# Never an empty message: an empty read means the other side is gone.
+HANDOVER_MARK = b"C"
 
 LOAD_FAILED = 500  # error-page statuses: the app could not be imported
 CRASHED = 503  # the app's worker died while serving; a new one starts after a back-off

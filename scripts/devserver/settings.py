@@ -165,6 +165,7 @@ class Setting:
     field: str | None = None
     example: str | None = None
     to_env: Callable[[object], str] | None = None  # for the settings Flask and Werkzeug read themselves
+    development_only: bool = False  # production never reads it (a copied .env may hold anything)
 
     def default_for(self, values: dict) -> str:
         return self.default(values) if callable(self.default) else self.default
@@ -201,12 +202,13 @@ SETTINGS: tuple[Setting, ...] = (
             # JSON literals: Flask's from_prefixed_env turns them into real booleans.
             to_env=lambda value: "true" if value else "false"),
     Setting("RELOAD", "restart the app when a watched file changes", "`1` (always `0` in production)", "1",
-            parse_bool, field="reload"),
+            parse_bool, field="reload", development_only=True),
     Setting("RELOAD_PATHS", "what to watch, comma-separated, relative to the project (ignored in production)",
-            "the package `FLASK_APP` names", parse=parse_names, field="reload_paths", example="app"),
+            "the package `FLASK_APP` names", parse=parse_names, field="reload_paths", example="app",
+            development_only=True),
     Setting("WATCHFILES_FORCE_POLLING", "`1`: poll instead of inotify, where bind mounts give no file events "
             "(Docker Desktop on Windows/WSL2, some VMs)", "unset (watchfiles decides)", parse=parse_polling,
-            field="force_polling", example="1"),
+            field="force_polling", example="1", development_only=True),
     Setting("WATCHFILES_POLL_DELAY_MS", "how often to poll, in milliseconds, when polling (read by watchfiles)",
             "`300`", "300"),
     Setting("GRACEFUL_TIMEOUT", "seconds in-flight requests get on a reload or a stop", "`5`", "5", parse_seconds,
@@ -249,7 +251,7 @@ class Settings:
     force_polling: bool | None
     graceful_timeout: float
     processes: int
-    debug_pin: str | None  # None: a new one each start (entrypoint.debugger_pin)
+    debug_pin: str | None  # None: a new one each start (entrypoint.with_debugger_pin)
     trusted_hosts: tuple[str, ...]
     access_log: bool
     preload: Preload
@@ -292,7 +294,7 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None, cwd:
             continue
         default = setting.default_for(values)
         raw = env.get(setting.name)
-        if raw is None or raw.strip() == "":
+        if raw is None or raw.strip() == "" or (setting.development_only and values["app_env"] == "production"):
             raw = default
         try:
             values[setting.field] = setting.parse(setting.name, raw)

@@ -14,8 +14,7 @@ import time
 from pathlib import Path
 from queue import SimpleQueue
 
-from devserver.protocol import Event
-from devserver.protocol import Worker as Words
+from devserver.protocol import Event, WorkerWords
 from devserver.settings import load_settings
 from devserver.supervisor.supervisor import Supervisor
 
@@ -44,9 +43,9 @@ class FakeWorker:
     def send(self, word: str, channel=None) -> None:
         self.words.append(word)
         self.channels.append(channel)
-        if word in (Words.DRAIN, Words.STOP):
+        if word in (WorkerWords.DRAIN, WorkerWords.STOP):
             self.draining.set()
-        if word == Words.STOP:
+        if word == WorkerWords.STOP:
             self.events.put(self.exit(0))  # it has no request to finish
 
     def signal_group(self, signum: int) -> None:

@@ -37,6 +37,9 @@ def test_a_fresh_clone_develops_with_debugger_and_reload():
 def test_production_turns_debugger_and_reload_off_whatever_a_copied_env_says():
     s = settings(APP_ENV="production", SECRET_KEY="x" * 32, RELOAD="1", RELOAD_PATHS="not-there")
     assert (s.debug, s.reload, s.reload_paths) == (False, False, ())
+    # not even read: a development setting production ignores cannot stop it
+    s = settings(APP_ENV="production", SECRET_KEY="x", RELOAD="maybe", RELOAD_PATHS=",", WATCHFILES_FORCE_POLLING="?")
+    assert (s.reload, s.force_polling) == (False, None)
     assert s.processes >= 1
 
 

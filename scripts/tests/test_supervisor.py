@@ -11,8 +11,7 @@ import signal
 import pytest
 
 from devserver import protocol
-from devserver.protocol import Event
-from devserver.protocol import Worker as Words
+from devserver.protocol import Event, WorkerWords
 from devserver_fakes import APPS, KILL, handle, make_supervisor
 
 
@@ -20,7 +19,8 @@ from devserver_fakes import APPS, KILL, handle, make_supervisor
 def sup():
     supervisor = make_supervisor()
     supervisor.start_generation("start")
-    return supervisor
+    yield supervisor
+    supervisor.listener.close()
 
 
 def serving(sup):
@@ -33,17 +33,17 @@ def serving(sup):
 def test_the_first_generation_serves_once_loaded(sup, capsys):
     worker = serving(sup)
     assert sup.current == [worker] and sup.pending == []
-    assert worker.words == [Words.SERVE] and worker.channels == [None]  # nothing to take over
-    assert "serving kiosk on http://127.0.0.1:5000 (1 worker, ready in" in capsys.readouterr().err
+    assert worker.words == [WorkerWords.SERVE] and worker.channels == [None]  # nothing to take over
+    assert f"serving kiosk on http://127.0.0.1:{sup.settings.port} (1 worker, ready in" in capsys.readouterr().err
 
 
 def test_a_change_overlaps_old_and_new_then_drains_before_serving(sup, capsys):
     old = serving(sup)
     handle(sup, (Event.CHANGE, {str(APPS / "kiosk" / "views.py")}))
     (new,) = sup.pending
-    assert sup.current == [old] and old.words == [Words.SERVE]  # the old one serves meanwhile
+    assert sup.current == [old] and old.words == [WorkerWords.SERVE]  # the old one serves meanwhile
     handle(sup, new.load())
-    assert old.words[-1] == Words.DRAIN and new.words == [Words.SERVE]
+    assert old.words[-1] == WorkerWords.DRAIN and new.words == [WorkerWords.SERVE]
     give, take = old.channels[-1], new.channels[-1]
     assert give is not None and take is not None  # one hand-over channel, one end each
     assert sup.current == [new] and old in sup.retiring
@@ -97,39 +97,43 @@ def test_a_worker_dying_while_loading_gets_an_error_page_naming_how(sup):
     (page,) = sup.pending
     assert protocol.parse_error_page(page.error) == (
         protocol.LOAD_FAILED, "The worker exited with status 7 while loading the app: see the server log.")
+    assert loading not in sup.retiring  # gone and reaped: nothing to wait for or to kill later
 
 
 def test_without_reload_a_load_error_stops_the_server(capsys):
-    sup = make_supervisor(RELOAD="0")
+    sup = make_supervisor(RELOAD="0")  # its listener is closed by the stop
     sup.start_generation("start")
     handle(sup, sup.pending[0].load(ok=False))
     assert sup.exit_code == 1
     assert "with RELOAD=0 nothing will reload it" in capsys.readouterr().err
 
 
-def test_changes_that_queue_up_merge_and_other_events_keep_their_place(sup):
+def test_changes_that_queue_up_merge_and_other_events_keep_their_order(sup):
     serving(sup)
     sup.events.put((Event.CHANGE, {"b.py"}))
     sup.events.put((Event.SIGNAL, signal.SIGHUP))
     sup.events.put((Event.CHANGE, {"c.py"}))
+    sup.events.put((Event.SIGNAL, signal.SIGTERM))
     handle(sup, (Event.CHANGE, {"a.py"}))
-    assert sup.pending_cause == "a.py, b.py changed"
-    assert sup.next_event(0) == (Event.SIGNAL, signal.SIGHUP)  # before the change that came after it
-    assert sup.next_event(0) == (Event.CHANGE, {"c.py"})
+    assert sup.pending_cause == "a.py, b.py, c.py changed"  # one generation for all of them
+    assert sup.next_event(0) == (Event.SIGNAL, signal.SIGHUP)  # then the others, in the order they came
+    assert sup.next_event(0) == (Event.SIGNAL, signal.SIGTERM)
+    assert sup.next_event(0) == (Event.TICK, None)
 
 
 def test_several_workers_serve_only_once_all_have_loaded():
     sup = make_supervisor(WEB_CONCURRENCY="3")
+    sup.listener.close()  # not needed here
     sup.start_generation("start")
     first, second, third = sup.pending
     handle(sup, first.load())
     handle(sup, second.load())
     assert sup.current == [] and first.words == []
     handle(sup, third.load())
-    assert sup.current == [first, second, third] and all(w.words == [Words.SERVE] for w in sup.current)
+    assert sup.current == [first, second, third] and all(w.words == [WorkerWords.SERVE] for w in sup.current)
 
 
 def test_stopping_drains_every_worker_and_exits_0(sup):
     worker = serving(sup)
     sup.shutdown("SIGTERM")
-    assert worker.words[-1] == Words.STOP and sup.exit_code == 0 and not sup.retiring
+    assert worker.words[-1] == WorkerWords.STOP and sup.exit_code == 0 and not sup.retiring

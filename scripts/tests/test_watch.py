@@ -186,6 +186,7 @@ def supervisor_cause(paths: set[str], root: Path) -> str:
     causes: list[str] = []
     supervisor.start_generation = lambda cause, error=None: causes.append(cause)
     supervisor.on_change(paths)
+    supervisor.listener.close()
     return causes[0]
 
 

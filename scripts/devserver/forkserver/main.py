@@ -8,11 +8,14 @@ the next.
 
 Its own loop uses the unpatched blocking select/fork/waitpid and starts no greenlet
 and no thread, so a forked child carries no gevent state but what gevent.reinit()
-resets. Talks to the supervisor over its control socket (the words: protocol.ForkServer):
+resets. Talks to the supervisor over its control socket (the words: protocol.ForkServerWords):
   <- FORK or FORK_ERROR + " STATUS MESSAGE", with two descriptors: the new worker's control
      socket and the write end of its status pipe                  -> FORKED + " PID"
   -> READY once preloaded; PRELOAD_FAILED + " MODULE: ERROR" (then it exits)
 It reaps the workers it forked and writes each one's exit status into that worker's pipe.
+When its control socket closes (it is rebuilt, or the server stops) it forks no more and
+closes the listening socket, but stays until the last of its workers has exited and been
+reported: their parent, and so the only one who can tell how they ended.
 """
 
 from gevent import monkey
@@ -33,7 +36,7 @@ import jinja2  # noqa: F401
 import werkzeug.debug  # noqa: F401
 
 from devserver import processes, protocol
-from devserver.protocol import ForkServer as Words
+from devserver.protocol import ForkServerWords
 from devserver.worker import main as worker
 
 real_select = monkey.get_original("select", "select")
@@ -49,7 +52,7 @@ def preload_extras(control) -> None:
         try:
             importlib.import_module(name)
         except Exception as exc:  # noqa: BLE001 - tell the supervisor, which falls back to spawning
-            protocol.send(control, f"{Words.PRELOAD_FAILED} {name}: {type(exc).__name__}: {exc}")
+            protocol.send(control, f"{ForkServerWords.PRELOAD_FAILED} {name}: {type(exc).__name__}: {exc}")
             sys.exit(1)
 
 
@@ -85,31 +88,42 @@ def main() -> None:
     real_signal(signal.SIGCHLD, lambda *_: None)
     real_signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when this process ends
     status_pipes: dict[int, int] = {}  # each live worker's: where its exit status goes
-    protocol.send(control, Words.READY)
+    protocol.send(control, ForkServerWords.READY)
     while True:
-        readable, _, _ = real_select([control, wake_r], [], [])
+        readable, _, _ = real_select([fd for fd in (control, wake_r) if fd is not None], [], [])
         if wake_r in readable:
             os.read(wake_r, 512)
             for pid, status in processes.reap(real_waitpid):
                 if pid in status_pipes:
                     processes.write_status(status_pipes.pop(pid), status)
-        if control in readable:
+        if control is not None and control in readable:
             message, fds, _, _ = socket.recv_fds(control, 4096, 2)  # one message: a SOCK_SEQPACKET pair
-            if not message:
-                return  # the supervisor is gone
-            word, _, rest = message.decode().partition(" ")
-            if word not in (Words.FORK, Words.FORK_ERROR) or len(fds) != 2:
-                for fd in fds:
-                    os.close(fd)
-                continue
-            worker_control, status_fd = fds
-            pid = real_fork()
-            if pid == 0:
-                become_worker(listen_fd, worker_control, rest if word == Words.FORK_ERROR else None,
-                              [control.fileno(), wake_r, wake_w, status_fd, *status_pipes.values()])
-            os.close(worker_control)
-            status_pipes[pid] = status_fd
-            protocol.send(control, f"{Words.FORKED} {pid}")
+            if not message:  # retired (rebuilt, or the server stops): fork no more, stay to report exits
+                control.close()
+                os.close(listen_fd)
+                control = None
+            else:
+                fork_worker(control, message, fds, listen_fd, status_pipes, [wake_r, wake_w])
+        if control is None and not status_pipes:
+            return  # every worker it forked has exited and been reported
+
+
+def fork_worker(control, message: bytes, fds: list[int], listen_fd: int, status_pipes: dict[int, int],
+                own_fds: list[int]) -> None:
+    """Fork one worker for a FORK or FORK_ERROR message; report its pid."""
+    word, _, rest = message.decode().partition(" ")
+    if word not in (ForkServerWords.FORK, ForkServerWords.FORK_ERROR) or len(fds) != 2:
+        for fd in fds:
+            os.close(fd)
+        return
+    worker_control, status_fd = fds
+    pid = real_fork()
+    if pid == 0:
+        become_worker(listen_fd, worker_control, rest if word == ForkServerWords.FORK_ERROR else None,
+                      [control.fileno(), *own_fds, status_fd, *status_pipes.values()])
+    os.close(worker_control)
+    status_pipes[pid] = status_fd
+    protocol.send(control, f"{ForkServerWords.FORKED} {pid}")
 
 
 if __name__ == "__main__":

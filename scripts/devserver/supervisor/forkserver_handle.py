@@ -6,13 +6,12 @@ import os
 import signal
 import socket
 import threading
-import time
 from queue import Empty, SimpleQueue
 
 from devserver import processes, protocol
-from devserver.protocol import ForkServer as Words
+from devserver.protocol import ForkServerWords
+from devserver.supervisor.children import STATUS_WAIT, start_child
 from devserver.supervisor.reaper import Reaper
-from devserver.supervisor.worker_handle import STATUS_WAIT, start_child
 
 READY_TIMEOUT = 15.0  # importing the preloaded packages, on a slow machine
 FORK_TIMEOUT = 5.0
@@ -32,7 +31,8 @@ class ForkServerHandle:
         self.reaper = reaper
         self.pid: int | None = None
         self.ready = threading.Event()
-        self.dead = threading.Event()
+        self.dead = threading.Event()  # its control socket closed
+        self.settled = threading.Event()  # ready or dead, whichever came first
         self.failure: str | None = None
         self.exit_status: int | None = None
         self.replies: SimpleQueue = SimpleQueue()
@@ -48,22 +48,23 @@ class ForkServerHandle:
         try:
             while message := self.control.recv(4096):
                 word, _, rest = message.decode().partition(" ")
-                if word == Words.READY:
+                if word == ForkServerWords.READY:
                     self.ready.set()
-                elif word == Words.FORKED:
+                    self.settled.set()
+                elif word == ForkServerWords.FORKED:
                     self.replies.put(int(rest))
-                elif word == Words.PRELOAD_FAILED:
+                elif word == ForkServerWords.PRELOAD_FAILED:
                     self.failure = rest
         except OSError:
             pass
-        self.exit_status = processes.read_status(status_fd, STATUS_WAIT)
         self.dead.set()
+        self.settled.set()
         self.replies.put(None)
+        self.exit_status = processes.read_status(status_fd, STATUS_WAIT)
 
     def wait_ready(self) -> bool:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while not self.ready.is_set() and not self.dead.is_set() and time.monotonic() < deadline:
-            self.ready.wait(0.05)
+        """Wait until it has preloaded (True) or died, or READY_TIMEOUT passed (False)."""
+        self.settled.wait(READY_TIMEOUT)
         return self.ready.is_set() and not self.dead.is_set()
 
     def fork(self, error: str | None) -> tuple[int, socket.socket, int]:
@@ -71,7 +72,7 @@ class ForkServerHandle:
         status pipe (the fork server reaps it and writes its exit status there)."""
         ours, theirs = protocol.control_pair()
         status_r, status_w = os.pipe()
-        word = f"{Words.FORK_ERROR} {error}" if error else Words.FORK
+        word = f"{ForkServerWords.FORK_ERROR} {error}" if error else ForkServerWords.FORK
         try:
             pid = self.replies.get(timeout=FORK_TIMEOUT) if protocol.send(
                 self.control, word, [theirs.fileno(), status_w]) else None
@@ -87,7 +88,9 @@ class ForkServerHandle:
         return pid, ours, status_r
 
     def stop(self) -> None:
-        if self.pid is not None:
-            processes.signal_group(self.pid, signal.SIGKILL)
+        """Retire it: it forks no more, and stays only until the workers it forked have exited and
+        their statuses are written. One still preloading has none, and is killed."""
         if self.control is not None:
             self.control.close()
+        if self.pid is not None and not self.ready.is_set():
+            processes.signal_group(self.pid, signal.SIGKILL)

@@ -14,6 +14,7 @@ from queue import SimpleQueue
 
 from devserver import protocol
 from devserver.log import say
+from devserver.processes import describe_exit
 from devserver.supervisor.forkserver_handle import ForkServerGone, ForkServerHandle
 from devserver.supervisor.reaper import Reaper
 from devserver.supervisor.worker_handle import WorkerHandle, spawn
@@ -61,7 +62,7 @@ class Launcher:
         if not self.preload or self.forkserver is None:
             return None
         if self.forkserver.dead.is_set() and not self.forkserver.failure:
-            self.rebuild("it died")
+            self.rebuild(f"it {describe_exit(self.forkserver.exit_status)}")
         if not self.forkserver.ready.is_set():
             if not self.forkserver.wait_ready():
                 if self.forkserver.failure:

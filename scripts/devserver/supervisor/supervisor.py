@@ -25,15 +25,14 @@ from queue import Empty, SimpleQueue
 from devserver import handover, orphans, protocol
 from devserver.log import say
 from devserver.processes import describe_exit
-from devserver.protocol import Event
-from devserver.protocol import Worker as Words
+from devserver.protocol import Event, WorkerWords
 from devserver.settings import Settings
 from devserver.supervisor.launcher import Launcher
 from devserver.supervisor.reaper import Reaper
 from devserver.supervisor.watcher import DependencyWatcher, Watcher
-from devserver.supervisor.worker_handle import WorkerHandle as Worker
+from devserver.supervisor.worker_handle import WorkerHandle
 
-TICK = 0.25  # seconds between housekeeping rounds (reaping, deadlines) when nothing happens
+TICK = 0.25  # seconds between housekeeping rounds (orphans, deadlines) when nothing happens
 DRAIN_ACK_TIMEOUT = 1.0  # how long an old worker may take to stop accepting
 RETIRE_MARGIN = 2.0  # past GRACEFUL_TIMEOUT: time to pass the last connections on and exit, then SIGKILL
 CRASH_BACKOFF_MAX = 10.0
@@ -54,11 +53,11 @@ class Supervisor:
         self.launcher = launcher
         self.events = events
         self.backlog: deque = deque()  # events taken off the queue early, handled before the queue
-        self.current: list[Worker] = []  # serving
-        self.pending: list[Worker] = []  # loading, to replace current
+        self.current: list[WorkerHandle] = []  # serving
+        self.pending: list[WorkerHandle] = []  # loading, to replace current
         self.pending_since = 0.0
         self.pending_cause = ""
-        self.retiring: dict[Worker, float] = {}  # -> deadline for a SIGKILL
+        self.retiring: dict[WorkerHandle, float] = {}  # -> deadline for a SIGKILL
         self.crashes = 0
         self.restart_at: float | None = None
         self.promote_at: float | None = None  # an error generation waits for the files to settle
@@ -105,7 +104,7 @@ class Supervisor:
         pass
 
     def on_change(self, paths: set[str]) -> None:
-        while not self.backlog:  # merge the changes that queued up behind this one, up to another event
+        while True:  # merge every change queued behind this one; other events keep their order
             try:
                 event, arg = self.events.get_nowait()
             except Empty:
@@ -113,7 +112,7 @@ class Supervisor:
             if event == Event.CHANGE:
                 paths |= arg
             else:
-                self.backlog.append((event, arg))  # handled next, in its place
+                self.backlog.append((event, arg))
         self.last_change = time.monotonic()
         self.first_unserved_change = min(self.first_unserved_change, self.last_change)
         names = sorted(self.shown(p) for p in paths)
@@ -131,7 +130,7 @@ class Supervisor:
         else:
             self.shutdown(signal.Signals(signum).name)
 
-    def on_loaded(self, worker: Worker) -> None:
+    def on_loaded(self, worker: WorkerHandle) -> None:
         if worker not in self.pending or not all(w.loaded for w in self.pending):
             return
         # Saves that never pause must not hide an error for good: at most ERROR_SETTLE_MAX.
@@ -143,13 +142,14 @@ class Supervisor:
             # few tens of milliseconds must not reach the browser as an error page.
             self.promote_at = settled
 
-    def on_gone(self, worker: Worker) -> None:
+    def on_gone(self, worker: WorkerHandle) -> None:
         worker.signal_group(signal.SIGKILL)  # whatever the app started goes with it
         worker.close()
         if self.retiring.pop(worker, None) is not None:
-            return  # retired as planned; its exit status is pruned by housekeeping
+            return  # retired as planned
         status = describe_exit(worker.exit_status)
         if worker in self.pending:
+            self.pending.remove(worker)  # gone and reaped: nothing left to kill or wait for
             self.discard(self.pending)
             if worker.error_only:  # the error page itself failed: that is our bug, not the user's
                 return self.fail(f"error: the error-page worker {status}; please report this")
@@ -201,12 +201,12 @@ class Supervisor:
         # one channel: connections go to whichever new worker reads first.
         give, take = handover.channel() if old else (None, None)
         for worker in old:
-            worker.send(Words.DRAIN, give)
+            worker.send(WorkerWords.DRAIN, give)
         for worker in old:
             worker.draining.wait(DRAIN_ACK_TIMEOUT)
             self.retire(worker, self.settings.graceful_timeout + RETIRE_MARGIN)
         for worker in new:
-            worker.send(Words.SERVE, take)
+            worker.send(WorkerWords.SERVE, take)
         for end in (give, take):
             if end is not None:
                 end.close()  # the workers hold their own copies
@@ -227,10 +227,10 @@ class Supervisor:
         else:
             say("the app failed to load: every request gets the error page until the next change")
 
-    def retire(self, worker: Worker, grace: float) -> None:
+    def retire(self, worker: WorkerHandle, grace: float) -> None:
         self.retiring[worker] = time.monotonic() + grace
 
-    def discard(self, workers: list[Worker]) -> None:
+    def discard(self, workers: list[WorkerHandle]) -> None:
         """End workers that never served: nothing to drain."""
         for worker in workers:
             worker.signal_group(signal.SIGKILL)
@@ -264,7 +264,7 @@ class Supervisor:
             watcher.stop()
         self.discard(self.pending)
         for worker in self.current:
-            worker.send(Words.STOP)
+            worker.send(WorkerWords.STOP)
             self.retire(worker, self.settings.graceful_timeout + 0.5)
         self.current = []
         hard_deadline = time.monotonic() + self.settings.graceful_timeout + 2

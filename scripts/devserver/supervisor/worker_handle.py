@@ -8,21 +8,15 @@ comes through its own status pipe, written by whoever reaped it.
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 from queue import SimpleQueue
 
 from devserver import processes, protocol
-from devserver.protocol import Event
+from devserver.protocol import Event, WorkerWords
+from devserver.supervisor.children import STATUS_WAIT, start_child
 from devserver.supervisor.reaper import Reaper
-
-SCRIPTS_DIR = str(Path(__file__).resolve().parents[2])
-STATUS_WAIT = 1.0  # after its control socket closed, how long the exit status may take to be reported
 
 
 class WorkerHandle:
@@ -55,11 +49,11 @@ class WorkerHandle:
         try:
             while message := self.control.recv(256):
                 word = message.decode()
-                if word in (protocol.Worker.LOADED_OK, protocol.Worker.LOADED_ERROR):
-                    self.serves_app = word == protocol.Worker.LOADED_OK
+                if word in (WorkerWords.LOADED_OK, WorkerWords.LOADED_ERROR):
+                    self.serves_app = word == WorkerWords.LOADED_OK
                     self.loaded = True
                     self.events.put((Event.LOADED, self))
-                elif word == protocol.Worker.DRAINING:
+                elif word == WorkerWords.DRAINING:
                     self.draining.set()
         except OSError:
             pass
@@ -76,34 +70,6 @@ class WorkerHandle:
 
     def close(self) -> None:
         self.control.close()
-
-
-def child_env(listener: socket.socket, control: socket.socket, env: dict[str, str]) -> dict[str, str]:
-    """The environment of a process started by the supervisor: ours, the settings, the two descriptors."""
-    return {**os.environ, **env,
-            protocol.LISTEN_FD_ENV: str(listener.fileno()),
-            protocol.CONTROL_FD_ENV: str(control.fileno()),
-            "PYTHONPATH": os.pathsep.join(filter(None, [SCRIPTS_DIR, os.environ.get("PYTHONPATH")]))}
-
-
-def start_child(module: str, listener: socket.socket, control: socket.socket, env: dict[str, str],
-                reaper: Reaper) -> tuple[int, int]:
-    """Start `python -m module` with the listening socket and its end of a control socket; returns its
-    pid and the read end of its status pipe (the reaper writes its exit status there).
-
-    It leads a new session: its own process group, and Ctrl-C in a terminal reaches only the supervisor.
-    """
-    status_r, status_w = os.pipe()
-    root = os.environ[protocol.ROOT_ENV]
-    with reaper.starting_child() as register:
-        process = subprocess.Popen([sys.executable, "-m", module], env=child_env(listener, control, env),
-                                   pass_fds=(listener.fileno(), control.fileno()), start_new_session=True,
-                                   cwd=root if os.path.isdir(root) else "/")
-        register(process.pid, status_w)
-    control.close()  # the child's end, now the child's alone
-    # The reaper collects every child (the supervisor may be PID 1), so Popen must not wait for this one.
-    process.returncode = 0
-    return process.pid, status_r
 
 
 def spawn(listener: socket.socket, env: dict[str, str], events: SimpleQueue, reaper: Reaper, *,

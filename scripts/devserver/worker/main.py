@@ -1,6 +1,6 @@
 """A worker: one process that serves the app with gevent on the socket the supervisor owns.
 
-Life of a worker, told over its control socket (the words: protocol.Worker):
+Life of a worker, told over its control socket (the words: protocol.WorkerWords):
   load the app -> LOADED_OK or LOADED_ERROR -> wait for SERVE -> accept and serve
   -> DRAIN (a successor serves: its hand-over channel comes with the word)
      or STOP / SIGTERM / SIGINT / supervisor gone
@@ -25,7 +25,7 @@ from gevent.event import AsyncResult
 
 from devserver import orphans, processes, protocol
 from devserver.log import say
-from devserver.protocol import Worker as Words
+from devserver.protocol import WorkerWords
 from devserver.settings import SETTINGS_ENV, Settings
 from devserver.worker import appload
 from devserver.worker.server import DrainingServer
@@ -56,11 +56,11 @@ def serve(listen_fd: int, control_fd: int) -> int:
     else:
         health = (False, f"not serving the app: {problem.strip().splitlines()[0]}")
     server = DrainingServer(listener, app, access_log=settings.access_log, host=settings.host, health=health)
-    tell(Words.LOADED_OK if problem is None else Words.LOADED_ERROR)
+    tell(WorkerWords.LOADED_OK if problem is None else WorkerWords.LOADED_ERROR)
 
     order = AsyncResult()  # what ends serving: (DRAIN, the successor's channel) or (STOP, None)
     for signum in (signal.SIGTERM, signal.SIGINT):
-        gevent.signal_handler(signum, order.set, (Words.STOP, None))
+        gevent.signal_handler(signum, order.set, (WorkerWords.STOP, None))
 
     def read_orders() -> None:
         while True:
@@ -74,19 +74,19 @@ def serve(listen_fd: int, control_fd: int) -> int:
             channel = socket.socket(fileno=fds[0]) if fds else None
             if channel is not None:
                 channel.settimeout(None)  # not the app's socket.setdefaulttimeout(): it waits for a predecessor
-            if word == Words.SERVE:
+            if word == WorkerWords.SERVE:
                 if channel is not None:
                     server.adopt(channel)  # what the retiring worker passes on
                 server.start()
-            elif word in (Words.DRAIN, Words.STOP):
+            elif word in (WorkerWords.DRAIN, WorkerWords.STOP):
                 order.set((word, channel))
-        order.set((Words.STOP, None))  # the supervisor went away: nobody will ever send more
+        order.set((WorkerWords.STOP, None))  # the supervisor went away: nobody will ever send more
 
     reader = gevent.spawn(read_orders)
     word, successor = order.get()
     if server.started:
-        server.begin_drain(successor if word == Words.DRAIN else None)
-    tell(Words.DRAINING)
+        server.begin_drain(successor if word == WorkerWords.DRAIN else None)
+    tell(WorkerWords.DRAINING)
     if not server.wait_drained(settings.graceful_timeout):
         say(f"worker {os.getpid()}: requests still running after GRACEFUL_TIMEOUT="
             f"{settings.graceful_timeout:g}s were cut off")

@@ -1,0 +1,48 @@
+"""Starting a child process of the supervisor (a spawned worker, the fork server), and hearing how it ended.
+
+A child gets the listening socket and its end of a control socket (their numbers in its
+environment), leads a session of its own, and is registered with the reaper together with
+the write end of its status pipe before it can possibly be reaped.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from devserver import protocol
+from devserver.supervisor.reaper import Reaper
+
+SCRIPTS_DIR = str(Path(__file__).resolve().parents[2])
+STATUS_WAIT = 1.0  # after its control socket closed, how long a child's exit status may take to be reported
+
+
+def child_env(listener: socket.socket, control: socket.socket, env: dict[str, str]) -> dict[str, str]:
+    """The environment of a process started by the supervisor: ours, the settings, the two descriptors."""
+    return {**os.environ, **env,
+            protocol.LISTEN_FD_ENV: str(listener.fileno()),
+            protocol.CONTROL_FD_ENV: str(control.fileno()),
+            "PYTHONPATH": os.pathsep.join(filter(None, [SCRIPTS_DIR, os.environ.get("PYTHONPATH")]))}
+
+
+def start_child(module: str, listener: socket.socket, control: socket.socket, env: dict[str, str],
+                reaper: Reaper) -> tuple[int, int]:
+    """Start `python -m module` with the listening socket and its end of a control socket; returns its
+    pid and the read end of its status pipe (the reaper writes its exit status there).
+
+    It leads a new session: its own process group, and Ctrl-C in a terminal reaches only the supervisor.
+    """
+    status_r, status_w = os.pipe()
+    root = os.environ[protocol.ROOT_ENV]
+    with reaper.starting_child() as register:
+        process = subprocess.Popen([sys.executable, "-m", module], env=child_env(listener, control, env),
+                                   pass_fds=(listener.fileno(), control.fileno()), start_new_session=True,
+                                   cwd=root if os.path.isdir(root) else "/")
+        register(process.pid, status_w)
+    control.close()  # the child's end, now the child's alone
+    # The reaper collects every child (the supervisor may be PID 1), so Popen must not wait for this one.
+    process.returncode = 0
+    return process.pid, status_r
