@@ -18,6 +18,7 @@ CONTROL_FD_ENV = "DEVSERVER_CONTROL_FD"  # the child's end of its control socket
 ERROR_ENV = "DEVSERVER_ERROR"  # a worker that must only serve an error page: "STATUS MESSAGE"
 ROOT_ENV = "DEVSERVER_ROOT"  # the project, where every child works (by path: it may be re-created)
 PRELOAD_MODULES_ENV = "DEVSERVER_PRELOAD_MODULES"  # extra modules the fork server imports once, a,b
+PRELOAD_LEARNED_ENV = "DEVSERVER_PRELOAD_LEARNED"  # what the app imported last time, a,b (PRELOAD=1)
 ENV_FILE_READ_ENV = "DEVSERVER_ENV_FILE_READ"  # set by docker-compose.yml: compose has read .env
 
 
@@ -25,6 +26,7 @@ class WorkerWords:
     """supervisor <-> worker."""
 
     # worker -> supervisor
+    IMPORTED = "imported"  # + " a,b.c,...": modules from outside the project the app's import added
     LOADED_OK = "loaded ok"  # the app is imported: ready to serve it
     LOADED_ERROR = "loaded error"  # it failed: ready to serve the error page
     DRAINING = "draining"  # no longer accepting
@@ -41,9 +43,14 @@ class ForkServerWords:
     READY = "ready"  # preloaded: forks from now on are fast
     FORKED = "forked"  # + " PID": the worker just forked
     PRELOAD_FAILED = "preload-failed"  # + " MODULE: ERROR": a PRELOAD module did not import; it exits
+    LEFT_OUT = "left-out"  # + " MODULE: WHY": a learned module it did not preload (its import failed)
+    UNSAFE = "unsafe"  # + " MODULE: WHY": a learned module started a thread or opened a socket; it exits
     # supervisor -> fork server, each with two descriptors: the worker's control end, its status pipe
     FORK = "fork"  # fork a worker that loads the app
     FORK_ERROR = "fork-error"  # + " STATUS MESSAGE": fork a worker that serves only this error
+
+
+NOT_IMPORTABLE = "not importable by name"  # LEFT_OUT's WHY for a name only an extension put in sys.modules
 
 
 class Event:

@@ -222,8 +222,9 @@ SETTINGS: tuple[Setting, ...] = (
             "a new PIN each start, logged once", parse=parse_pin, field="debug_pin", to_env=str),
     Setting("DEBUGGER_TRUSTED_HOSTS", "extra host names (besides `localhost`, `127.0.0.1`) the debugger console "
             "accepts, comma-separated", "none", parse=parse_names, field="trusted_hosts", example="myapp.test"),
-    Setting("PRELOAD", "fork workers from a preloaded process; `0` to spawn fresh ones; or a list of extra "
-            "modules to preload (`sqlalchemy,pandas`)", "`1`", "1", parse_preload, field="preload"),
+    Setting("PRELOAD", "fork workers from a process that has preloaded what the app imports (learned); `0` to "
+            "spawn fresh ones; or the modules to preload instead (`sqlalchemy,pandas`)", "`1`", "1", parse_preload,
+            field="preload"),
     Setting("PROD_PORT", "compose: the host port of the `prod` service", "`8000`", "8000"),
     Setting("ACCESS_LOG", "one log line per request (the health check is never logged)", "`1`", "1", parse_bool,
             field="access_log"),

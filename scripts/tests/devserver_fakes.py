@@ -33,6 +33,7 @@ class FakeWorker:
         self.serves_app = False
         self.draining = threading.Event()
         self.exit_status: int | None = None
+        self.imported: set[str] = set()
         self.words: list[str] = []
         self.channels: list[object] = []
         self.signals: list[int] = []
@@ -72,6 +73,7 @@ class FakeLauncher:
         self.events = events
         self.launched: list[FakeWorker] = []
         self.rebuilt: list[str] = []
+        self.learned: set[str] = set()
 
     def start(self) -> None:
         pass
@@ -81,8 +83,17 @@ class FakeLauncher:
         self.launched.append(worker)
         return worker
 
-    def rebuild(self, why: str) -> None:
+    def rebuild(self, why: str, dependencies_changed: bool = False) -> None:
         self.rebuilt.append(why)
+
+    def learn(self, imported: set[str]) -> None:
+        self.learned |= imported
+
+    def housekeeping(self) -> None:
+        pass
+
+    def distrust_learned(self, why: str) -> bool:
+        return False
 
     def pids(self) -> set[int]:
         return set()

@@ -91,3 +91,111 @@ def test_preload_off_spawns_fresh_interpreters(devserver):
     assert "workers start as a fresh interpreter" in server.log()
     assert not any(b"devserver.forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes()
                    for pid in processes_with_marker(server.marker))
+
+
+# -- learning what to preload (PRELOAD=1) ----------------------------------------------------------
+
+# Installed packages of the test's own, in a directory outside the project (on PYTHONPATH).
+VENDOR = {
+    "heavyish": "import json.decoder, email.mime.text\nVALUE = 'heavyish'\n",
+    "threaded_at_import": "import threading, time\n"
+                          "threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()\n",
+    "reaches_into_the_project": "import project_helper  # noqa: F401\n",  # a plugin scan, say
+    "no_preloading_me": "import inspect\n"
+                        "if any(f.function == 'preload_learned' for f in inspect.stack()):\n"
+                        "    raise RuntimeError('not in a fork server')\n",
+}
+USES_VENDOR = '''
+
+@bp.get("/vendor")
+def vendor():
+    import heavyish, no_preloading_me, threaded_at_import  # noqa: F401, E401
+    return heavyish.VALUE
+'''
+
+
+def learning_server(devserver, project, tmp_path, **env):
+    vendor = tmp_path / "vendor"
+    vendor.mkdir(exist_ok=True)
+    for name, code in VENDOR.items():
+        (vendor / f"{name}.py").write_text(code)
+    (project / "project_helper.py").write_text("VALUE = 1\n")  # the project's own code, outside kiosk/
+    package = project / "kiosk" / "__init__.py"
+    package.write_text(package.read_text().replace("from flask import Flask\n", "from flask import Flask\n"
+                                                   + "".join(f"import {name}\n" for name in VENDOR), 1))
+    return devserver(PYTHONPATH=str(vendor), **env)
+
+
+def learned(project) -> dict:
+    import json
+    return json.loads((project / ".cache" / "devserver" / "preload.json").read_text())
+
+
+def test_the_fork_server_learns_what_the_app_imports_from_outside_the_project(devserver, project, tmp_path):
+    server = learning_server(devserver, project, tmp_path)
+    wait_for(lambda: "[devserver] preloading " in server.log(), 20, message="the learned preload taking over")
+    cache = learned(project)
+    assert "heavyish" in cache["modules"] and "email.mime.text" in cache["modules"]
+    assert not [m for m in cache["modules"] if m.split(".")[0] in ("kiosk", "devserver")]  # never the project's
+    # A module that started a thread at import, or whose import fails in a fork server, is left out, said once.
+    assert cache["excluded"]["threaded_at_import"] == "it started a thread"
+    assert cache["excluded"]["no_preloading_me"].startswith("its import failed: RuntimeError")
+    assert cache["excluded"]["reaches_into_the_project"] == "it imported the project's own code"
+    wait_for(lambda: server.log().count("not preloading threaded_at_import: it started a thread") == 1, 10,
+             message="the unsafe module said once")
+    assert "not preloading no_preloading_me: its import failed: RuntimeError: not in a fork server" in server.log()
+    # and the app is served right, by workers forked from the learned fork server
+    server.append("kiosk/views.py", USES_VENDOR)
+    wait_for(lambda: server.get("/vendor").text == "heavyish", 15, message="the route on learned modules")
+    server.append("kiosk/views.py", "\n")
+    server.wait_reloads(2)
+    assert server.get("/vendor").text == "heavyish"
+    assert server.log().count("not preloading threaded_at_import") == 1
+
+
+def test_what_was_learned_is_preloaded_at_the_next_start(devserver, project, tmp_path):
+    first = learning_server(devserver, project, tmp_path)
+    wait_for(lambda: "[devserver] preloading " in first.log(), 20, message="the learned preload")
+    assert first.stop() == 0
+    second = devserver(PYTHONPATH=str(tmp_path / "vendor"))
+    log = second.log()
+    assert "[devserver] preloading " in log.split("serving kiosk", 1)[0]  # before the first reload
+    assert "not preloading" not in log  # what is set aside is not tried again
+    assert fork_server_pid(second)
+
+
+def test_an_explicit_preload_list_learns_nothing(devserver, project, tmp_path):
+    server = learning_server(devserver, project, tmp_path, PRELOAD="json")
+    server.append("kiosk/views.py", "\n")
+    server.wait_reloads(1)
+    assert not (project / ".cache" / "devserver" / "preload.json").exists() or not learned(project)["modules"]
+
+
+FORK_FRAGILE = """\
+import os, signal
+IMPORTED_IN = os.getpid()
+
+
+def check():  # like a C extension whose state does not survive fork(): fine where it was imported
+    if os.getpid() != IMPORTED_IN:
+        os.kill(os.getpid(), signal.SIGSEGV)
+"""
+
+
+def test_a_worker_crashing_after_the_learned_preload_turns_learning_off(devserver, project, tmp_path):
+    vendor = tmp_path / "vendor"
+    vendor.mkdir()
+    (vendor / "forkfragile.py").write_text(FORK_FRAGILE)
+    package = project / "kiosk" / "__init__.py"
+    package.write_text(package.read_text().replace("from flask import Flask\n", "from flask import Flask\n\n"
+                                                   "import forkfragile\n\nforkfragile.check()\n", 1))
+    server = devserver(PYTHONPATH=str(vendor))
+    wait_for(lambda: "[devserver] preloading " in server.log(), 20, message="the learned preload (forkfragile in it)")
+    server.append("kiosk/views.py", '\n\n@bp.get("/after")\ndef after():\n    return "after"\n')
+    wait_for(lambda: server.get("/after").text == "after", 20, message="the reload, from the base fork server")
+    assert "not preloading what the app imports any more: a worker forked from it was killed by SIGSEGV" \
+        in server.log()
+    assert learned(project)["off"]
+    server.append("kiosk/views.py", "\n")  # and later reloads stay well
+    server.wait_reloads(2)
+    assert server.get("/after").text == "after"

@@ -27,6 +27,8 @@ import os
 import signal
 import socket
 import sys
+import threading
+from pathlib import Path
 
 import flask  # noqa: F401 - the point of this process: imported once, shared by every fork
 import flask.cli  # noqa: F401
@@ -36,7 +38,8 @@ import jinja2  # noqa: F401
 import werkzeug.debug  # noqa: F401
 
 from devserver import processes, protocol
-from devserver.protocol import ForkServerWords
+from devserver.protocol import NOT_IMPORTABLE, ForkServerWords
+from devserver.worker import imports
 from devserver.worker import main as worker
 
 real_select = monkey.get_original("select", "select")
@@ -54,6 +57,60 @@ def preload_extras(control) -> None:
         except Exception as exc:  # noqa: BLE001 - tell the supervisor, which falls back to spawning
             protocol.send(control, f"{ForkServerWords.PRELOAD_FAILED} {name}: {type(exc).__name__}: {exc}")
             sys.exit(1)
+
+
+def preload_learned(control) -> None:
+    """Import what the app imported last time, each module only if it is safe to fork after.
+
+    A module whose import fails is left out (said, and this process goes on). One that started
+    a thread or opened a socket cannot be undone: this process says so and exits, and the
+    supervisor builds the next fork server without it.
+    """
+    project_root = Path(os.environ.get(protocol.ROOT_ENV, "."))  # by path: it may be gone for a moment
+    for name in filter(None, os.environ.get(protocol.PRELOAD_LEARNED_ENV, "").split(",")):
+        if name in sys.modules:
+            continue
+        threads, python_threads, sockets = os_threads(), threading.active_count(), open_sockets()
+        project = imports.in_project(project_root)
+        try:
+            importlib.import_module(name)
+            failure = None
+        except BaseException as exc:  # noqa: BLE001 - whatever it raises, leave it out
+            sys.modules.pop(name, None)
+            failure = exc
+        # Even an import that failed may have got far enough to start something.
+        unsafe = ("it started a thread" if os_threads() > threads or threading.active_count() > python_threads
+                  else "it opened a socket" if open_sockets() > sockets
+                  else "it imported the project's own code" if imports.in_project(project_root) - project else None)
+        if unsafe:
+            protocol.send(control, f"{ForkServerWords.UNSAFE} {name}: {unsafe}")
+            processes.exit_now(1)
+        if failure is not None:
+            # A name an extension put in sys.modules is no module to import: left out without a word.
+            quiet = isinstance(failure, ModuleNotFoundError) and failure.name == name
+            why = NOT_IMPORTABLE if quiet else f"its import failed: {type(failure).__name__}: {failure}"
+            protocol.send(control, f"{ForkServerWords.LEFT_OUT} {name}: {why}")
+
+
+def os_threads() -> int:
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:  # not Linux: count what Python knows of
+        return threading.active_count()
+
+
+def open_sockets() -> int:
+    """Sockets this process holds (Linux; 0 elsewhere)."""
+    count = 0
+    try:
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return count
 
 
 def become_worker(listen_fd: int, worker_control_fd: int, error: str | None, own_fds: list[int]) -> None:
@@ -81,6 +138,7 @@ def main() -> None:
     listen_fd = int(os.environ[protocol.LISTEN_FD_ENV])
     control = RealSocket(fileno=int(os.environ[protocol.CONTROL_FD_ENV]))
     preload_extras(control)
+    preload_learned(control)
     # SIGCHLD wakes select() through this pipe, so exits are reported at once.
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)

@@ -34,6 +34,8 @@ class ForkServerHandle:
         self.dead = threading.Event()  # its control socket closed
         self.settled = threading.Event()  # ready or dead, whichever came first
         self.failure: str | None = None
+        self.learned: list[str] = []  # the learned modules it was asked to preload
+        self.left_out: dict[str, str] = {}  # those it could not, and why
         self.exit_status: int | None = None
         self.replies: SimpleQueue = SimpleQueue()
         self.control: socket.socket | None = None
@@ -55,6 +57,9 @@ class ForkServerHandle:
                     self.replies.put(int(rest))
                 elif word == ForkServerWords.PRELOAD_FAILED:
                     self.failure = rest
+                elif word in (ForkServerWords.LEFT_OUT, ForkServerWords.UNSAFE):
+                    name, _, why = rest.partition(": ")
+                    self.left_out[name] = why
         except OSError:
             pass
         self.dead.set()

@@ -4,6 +4,10 @@ Forking is the fast path (tens of ms instead of ~0.5 s). Spawning is the fallbac
 with the same behaviour apart from speed: when PRELOAD=0, on a platform without
 fork, when a PRELOAD module fails to import, or when the fork server died and
 could not be rebuilt in time. A dead fork server is rebuilt and the reload still happens.
+
+With PRELOAD=1 the fork server also preloads what the app imported last time from outside
+the project (preload_cache.py). When that grows, a new fork server is built beside the one in
+use and takes over once it is ready: no reload waits for it.
 """
 
 from __future__ import annotations
@@ -15,20 +19,26 @@ from queue import SimpleQueue
 from devserver import protocol
 from devserver.log import say
 from devserver.processes import describe_exit
+from devserver.protocol import NOT_IMPORTABLE
 from devserver.supervisor.forkserver_handle import ForkServerGone, ForkServerHandle
+from devserver.supervisor.preload_cache import PreloadCache, summary
 from devserver.supervisor.reaper import Reaper
 from devserver.supervisor.worker_handle import WorkerHandle, spawn
 
 
 class Launcher:
     def __init__(self, listener: socket.socket, env: dict[str, str], events: SimpleQueue, reaper: Reaper, *,
-                 preload: bool, preload_modules: tuple[str, ...]):
+                 preload: bool, preload_modules: tuple[str, ...], cache: PreloadCache | None = None):
         self.listener = listener
         self.env = {**env, protocol.PRELOAD_MODULES_ENV: ",".join(preload_modules)}
         self.events = events
         self.reaper = reaper
         self.preload = preload and hasattr(os, "fork")
+        # PRELOAD=1 learns what to preload; an explicit list is all it preloads.
+        self.cache = cache if self.preload and not preload_modules else None
         self.forkserver: ForkServerHandle | None = None
+        self.candidate: ForkServerHandle | None = None  # preloading more, to take over once ready
+        self.announced: list[str] = []
 
     @property
     def mode(self) -> str:
@@ -37,15 +47,79 @@ class Launcher:
     def start(self) -> None:
         """Start the fork server (the first launch waits until it has preloaded)."""
         if self.preload:
-            self.forkserver = ForkServerHandle(self.listener, self.env, self.reaper).start()
+            self.forkserver = self._new_forkserver()
 
-    def rebuild(self, why: str) -> None:
+    def _new_forkserver(self) -> ForkServerHandle:
+        learned = self.cache.preloaded() if self.cache else []
+        env = {**self.env, protocol.PRELOAD_LEARNED_ENV: ",".join(learned)}
+        forkserver = ForkServerHandle(self.listener, env, self.reaper).start()
+        forkserver.learned = learned
+        return forkserver
+
+    def rebuild(self, why: str, dependencies_changed: bool = False) -> None:
         if not self.preload:
             return
-        if self.forkserver:
-            self.forkserver.stop()
+        for old in (self.forkserver, self.candidate):
+            if old:
+                old.stop()
+        self.candidate = None
+        if dependencies_changed and self.cache:
+            self.cache.forget_exclusions()  # what failed to import may import now
         say(f"rebuilding the preloaded fork server: {why}")
-        self.forkserver = ForkServerHandle(self.listener, self.env, self.reaper).start()
+        self.forkserver = self._new_forkserver()
+
+    def learn(self, imported: set[str]) -> None:
+        """What the workers that just loaded imported from outside the project: preload it next time."""
+        if self.cache and self.cache.learn(imported):
+            self.cache.save()
+            if self.candidate:
+                self.candidate.stop()
+            self.candidate = self._new_forkserver()
+
+    def distrust_learned(self, why: str) -> bool:
+        """A worker forked from a fork server that preloads learned modules crashed while loading: fork
+        from one that preloads only the base set from now on. False if none was in use (nothing to blame)."""
+        if not self.cache or not self.forkserver or not self.forkserver.learned:
+            return False
+        say(f"not preloading what the app imports any more: {why} (a C extension that does not survive "
+            "fork(), probably); if it crashes without the preload too, the log above says why")
+        self.cache.off = why
+        self.cache.save()
+        self.rebuild("back to the base preload")
+        return True
+
+    def housekeeping(self) -> None:
+        """Let a fork server that preloads more take over once it is ready; learn from one that failed."""
+        candidate = self.candidate
+        if candidate is None:
+            return
+        if candidate.dead.is_set():
+            self.candidate = None
+            if self._learn_from(candidate):
+                self.candidate = self._new_forkserver()  # again, without what it could not preload
+        elif candidate.ready.is_set():
+            self.candidate = None
+            self._learn_from(candidate)
+            old, self.forkserver = self.forkserver, candidate
+            if old:
+                old.stop()
+            self._announce(candidate)
+
+    def _learn_from(self, forkserver: ForkServerHandle) -> bool:
+        """Set aside what it could not preload, said once each; True if anything was."""
+        for name, why in forkserver.left_out.items():
+            if why != NOT_IMPORTABLE:
+                say(f"not preloading {name}: {why}")
+            self.cache.exclude(name, why)
+        if forkserver.left_out:
+            self.cache.save()
+        return bool(forkserver.left_out)
+
+    def _announce(self, forkserver: ForkServerHandle) -> None:
+        preloaded = [m for m in forkserver.learned if m not in forkserver.left_out]
+        if preloaded and preloaded != self.announced:
+            self.announced = preloaded
+            say(f"preloading {summary(preloaded)}")
 
     def launch(self, error: str | None = None) -> WorkerHandle:
         forkserver = self._usable_forkserver()
@@ -61,8 +135,12 @@ class Launcher:
     def _usable_forkserver(self) -> ForkServerHandle | None:
         if not self.preload or self.forkserver is None:
             return None
+        self.housekeeping()
         if self.forkserver.dead.is_set() and not self.forkserver.failure:
-            self.rebuild(f"it {describe_exit(self.forkserver.exit_status)}")
+            if self.cache and self._learn_from(self.forkserver):
+                self.forkserver = self._new_forkserver()  # without what it could not preload
+            else:
+                self.rebuild(f"it {describe_exit(self.forkserver.exit_status)}")
         if not self.forkserver.ready.is_set():
             if not self.forkserver.wait_ready():
                 if self.forkserver.failure:
@@ -70,12 +148,16 @@ class Launcher:
                         "until the next start (fix PRELOAD, or set PRELOAD=0)")
                     self.preload = False
                 return None
+            if self.cache:
+                self._learn_from(self.forkserver)
+                self._announce(self.forkserver)
         return self.forkserver
 
     def pids(self) -> set[int]:
-        """The fork server's, if there is one: a child of ours that is not a worker."""
-        return {self.forkserver.pid} if self.forkserver else set()
+        """The fork servers', if there are: children of ours that are not workers."""
+        return {f.pid for f in (self.forkserver, self.candidate) if f and f.pid}
 
     def stop(self) -> None:
-        if self.forkserver:
-            self.forkserver.stop()
+        for forkserver in (self.forkserver, self.candidate):
+            if forkserver:
+                forkserver.stop()

@@ -28,6 +28,7 @@ from devserver.processes import describe_exit
 from devserver.protocol import Event, WorkerWords
 from devserver.settings import Settings
 from devserver.supervisor.launcher import Launcher
+from devserver.supervisor.preload_cache import PreloadCache, cache_file
 from devserver.supervisor.reaper import Reaper
 from devserver.supervisor.watcher import DependencyWatcher, Watcher
 from devserver.supervisor.worker_handle import WorkerHandle
@@ -121,7 +122,7 @@ class Supervisor:
 
     def on_deps(self, paths: set[str]) -> None:
         names = sorted(self.shown(p) for p in paths)
-        self.launcher.rebuild(f"{', '.join(names[:3])} changed")
+        self.launcher.rebuild(f"{', '.join(names[:3])} changed", dependencies_changed=True)
         self.start_generation("dependencies changed")
 
     def on_signal(self, signum: int) -> None:
@@ -153,6 +154,9 @@ class Supervisor:
             self.discard(self.pending)
             if worker.error_only:  # the error page itself failed: that is our bug, not the user's
                 return self.fail(f"error: the error-page worker {status}; please report this")
+            if worker.exit_status is not None and worker.exit_status < 0 and self.launcher.distrust_learned(
+                    f"a worker forked from it {status} while loading the app"):
+                return self.start_generation(self.pending_cause)  # again, from the base fork server
             if not self.settings.reload:
                 return self.fail(f"error: the worker {status} while loading the app (see above)")
             say(f"error: the worker {status} while loading the app; serving an error page until the next change")
@@ -211,6 +215,8 @@ class Supervisor:
             if end is not None:
                 end.close()  # the workers hold their own copies
         self.current = new
+        if ok:  # what the app imported from outside the project: the fork server may preload it
+            self.launcher.learn(set().union(*(w.imported for w in new)))
         elapsed = (time.monotonic() - self.pending_since) * 1000
         if self.pending_cause == "start":
             host = f"[{self.settings.host}]" if ":" in self.settings.host else self.settings.host
@@ -238,6 +244,7 @@ class Supervisor:
         workers.clear()
 
     def housekeeping(self) -> None:
+        self.launcher.housekeeping()  # a fork server that preloads more may take over
         # What a dead worker's app left running (setsid, double fork) was handed to us: end it.
         tracked = {w.pid for w in (*self.current, *self.pending, *self.retiring)}
         orphans.end(orphans.from_workers(orphans.children(os.getpid()) - tracked - self.launcher.pids()))
@@ -295,5 +302,6 @@ def supervise(settings: Settings, listener: socket.socket) -> int:
     """Build the supervisor and what it works with, run it; returns the exit status."""
     events: SimpleQueue = SimpleQueue()
     launcher = Launcher(listener, settings.worker_env(), events, Reaper().start(),
-                        preload=settings.preload.enabled, preload_modules=settings.preload.modules)
+                        preload=settings.preload.enabled, preload_modules=settings.preload.modules,
+                        cache=PreloadCache(cache_file(Path.cwd())).load())
     return Supervisor(settings, listener, launcher, events).run()

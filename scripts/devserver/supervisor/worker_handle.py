@@ -18,6 +18,8 @@ from devserver.protocol import Event, WorkerWords
 from devserver.supervisor.children import STATUS_WAIT, start_child
 from devserver.supervisor.reaper import Reaper
 
+MAX_MESSAGE = 1 << 20  # IMPORTED lists every module the app imported: thousands of names
+
 
 class WorkerHandle:
     """A worker process. Its words become events on the supervisor's queue: (LOADED, handle) when it
@@ -36,6 +38,7 @@ class WorkerHandle:
         self.serves_app = False  # once loaded: the app (True) or the page with its error (False)
         self.draining = threading.Event()
         self.exit_status: int | None = None
+        self.imported: set[str] = set()  # modules from outside the project its app's import added
         self.reader = threading.Thread(target=self._read, name=f"worker-{pid}", daemon=True)
 
     def start(self) -> WorkerHandle:
@@ -47,14 +50,16 @@ class WorkerHandle:
 
     def _read(self) -> None:
         try:
-            while message := self.control.recv(256):
-                word = message.decode()
-                if word in (WorkerWords.LOADED_OK, WorkerWords.LOADED_ERROR):
-                    self.serves_app = word == WorkerWords.LOADED_OK
-                    self.loaded = True
-                    self.events.put((Event.LOADED, self))
+            while message := self.control.recv(MAX_MESSAGE):
+                word, _, rest = message.decode().partition(" ")
+                if word == WorkerWords.IMPORTED:
+                    self.imported = set(rest.split(","))
                 elif word == WorkerWords.DRAINING:
                     self.draining.set()
+                elif message.decode() in (WorkerWords.LOADED_OK, WorkerWords.LOADED_ERROR):
+                    self.serves_app = message.decode() == WorkerWords.LOADED_OK
+                    self.loaded = True
+                    self.events.put((Event.LOADED, self))
         except OSError:
             pass
         self.exit_status = processes.read_status(self.status_fd, STATUS_WAIT)

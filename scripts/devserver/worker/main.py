@@ -19,6 +19,7 @@ import os
 import signal
 import socket
 import sys
+from pathlib import Path
 
 import gevent
 from gevent.event import AsyncResult
@@ -27,7 +28,7 @@ from devserver import orphans, processes, protocol
 from devserver.log import say
 from devserver.protocol import WorkerWords
 from devserver.settings import SETTINGS_ENV, Settings
-from devserver.worker import appload
+from devserver.worker import appload, imports
 from devserver.worker.server import DrainingServer
 
 
@@ -50,7 +51,13 @@ def serve(listen_fd: int, control_fd: int) -> int:
         status, problem = protocol.parse_error_page(error)
         app = appload.error_app(problem, settings, status)
     else:
+        before = set(sys.modules)
         app, problem = appload.load(settings)
+        if problem is None and settings.preload.enabled and not settings.preload.modules:
+            # What the next fork server may preload (PRELOAD=1 learns; an explicit list does not).
+            learned = imports.outside_project(set(sys.modules) - before, Path(os.environ[protocol.ROOT_ENV]))
+            if learned:
+                tell(f"{WorkerWords.IMPORTED} {','.join(learned)}")
     if problem is None:
         health = (True, f"serving {settings.flask_app}")
     else:
