@@ -18,7 +18,8 @@ CONTROL_FD_ENV = "DEVSERVER_CONTROL_FD"  # the child's end of its control socket
 ERROR_ENV = "DEVSERVER_ERROR"  # a worker that must only serve an error page: "STATUS MESSAGE"
 ROOT_ENV = "DEVSERVER_ROOT"  # the project, where every child works (by path: it may be re-created)
 PRELOAD_MODULES_ENV = "DEVSERVER_PRELOAD_MODULES"  # extra modules the fork server imports once, a,b
-PRELOAD_LEARNED_ENV = "DEVSERVER_PRELOAD_LEARNED"  # what the app imported last time, a,b (PRELOAD=1)
+PRELOAD_LEARNED_ENV = "DEVSERVER_PRELOAD_LEARNED"  # a file listing what the app imported last time (PRELOAD=1)
+CANDIDATE_ENV = "DEVSERVER_CANDIDATE"  # a fork server built in the background, to take over once ready
 ENV_FILE_READ_ENV = "DEVSERVER_ENV_FILE_READ"  # set by docker-compose.yml: compose has read .env
 
 
@@ -31,7 +32,9 @@ class WorkerWords:
     LOADED_ERROR = "loaded error"  # it failed: ready to serve the error page
     DRAINING = "draining"  # no longer accepting
     # supervisor -> worker
-    SERVE = "serve"  # start accepting on the shared socket (+ the channel the predecessors pass connections on)
+    SERVE = "serve"  # + " GENERATION": start accepting on the shared socket (+ the channel the predecessors
+    # pass connections on); the generation names the code it serves, for live reload
+    ASSETS = "assets"  # + " PATH\nPATH...": templates or static files changed (live reload tells the browser)
     DRAIN = "drain"  # a successor is serving: stop accepting, pass connections to it (+ its channel)
     STOP = "stop"  # shutting down: stop accepting, finish in-flight requests, close the rest
 
@@ -43,6 +46,7 @@ class ForkServerWords:
     READY = "ready"  # preloaded: forks from now on are fast
     FORKED = "forked"  # + " PID": the worker just forked
     PRELOAD_FAILED = "preload-failed"  # + " MODULE: ERROR": a PRELOAD module did not import; it exits
+    IMPORTING = "importing"  # + " MODULE": a learned module it imports now (a crash inside names it)
     LEFT_OUT = "left-out"  # + " MODULE: WHY": a learned module it did not preload (its import failed)
     UNSAFE = "unsafe"  # + " MODULE: WHY": a learned module started a thread or opened a socket; it exits
     # supervisor -> fork server, each with two descriptors: the worker's control end, its status pipe
@@ -58,6 +62,7 @@ class Event:
 
     CHANGE = "change"  # watched files changed (the paths): start a new generation
     DEPS = "deps"  # requirements or installed packages changed: rebuild the fork server, then reload
+    ASSETS = "assets"  # templates or static files changed (the paths): tell the serving workers (live reload)
     LOADED = "loaded"  # a worker has loaded (the worker)
     GONE = "gone"  # a worker has exited, its status known (the worker)
     SIGNAL = "signal"  # TERM/INT: stop; HUP: reload (the signal number)

@@ -226,6 +226,10 @@ SETTINGS: tuple[Setting, ...] = (
             "spawn fresh ones; or the modules to preload instead (`sqlalchemy,pandas`)", "`1`", "1", parse_preload,
             field="preload"),
     Setting("PROD_PORT", "compose: the host port of the `prod` service", "`8000`", "8000"),
+    Setting("LIVE_RELOAD", "the browser reloads by itself when new code serves or a template changes, and swaps "
+            "an edited stylesheet in place (a script injected into HTML pages; never in production)",
+            "follows `FLASK_DEBUG`", lambda v: flag(v["debug"]), parse_bool, field="live_reload", example="1",
+            development_only=True),
     Setting("ACCESS_LOG", "one log line per request (the health check is never logged)", "`1`", "1", parse_bool,
             field="access_log"),
     Setting("UID", "build arg: the user the container runs as (your `id -u`, so files it writes are yours)",
@@ -254,6 +258,7 @@ class Settings:
     processes: int
     debug_pin: str | None  # None: a new one each start (entrypoint.with_debugger_pin)
     trusted_hosts: tuple[str, ...]
+    live_reload: bool
     access_log: bool
     preload: Preload
 
@@ -313,7 +318,7 @@ def policy(values: dict, env) -> list[str]:
     """What production demands, whatever was set: no debugger, a secret key, no reload."""
     if values["app_env"] != "production":
         return []
-    values["reload"] = False  # a copied development .env must not make production watch files
+    values["reload"] = values["live_reload"] = False  # whatever a copied development .env says
     errors = []
     if values["debug"]:
         errors.append("FLASK_DEBUG is on with APP_ENV=production: refusing to start, the debugger runs any code "

@@ -42,6 +42,7 @@ class FakeWorker:
         return f"worker {self.pid}"
 
     def send(self, word: str, channel=None) -> None:
+        word, _, self.detail = word.partition(" ")  # e.g. SERVE's generation
         self.words.append(word)
         self.channels.append(channel)
         if word in (WorkerWords.DRAIN, WorkerWords.STOP):
@@ -94,6 +95,9 @@ class FakeLauncher:
 
     def distrust_learned(self, why: str) -> bool:
         return False
+
+    def verdict(self, loaded: bool) -> None:
+        pass
 
     def pids(self) -> set[int]:
         return set()

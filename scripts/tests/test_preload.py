@@ -95,7 +95,7 @@ def test_preload_off_spawns_fresh_interpreters(devserver):
 
 # -- learning what to preload (PRELOAD=1) ----------------------------------------------------------
 
-# Installed packages of the test's own, in a directory outside the project (on PYTHONPATH).
+# Installed packages of the test's own, in a site-packages directory outside the project (on PYTHONPATH).
 VENDOR = {
     "heavyish": "import json.decoder, email.mime.text\nVALUE = 'heavyish'\n",
     "threaded_at_import": "import threading, time\n"
@@ -115,7 +115,7 @@ def vendor():
 
 
 def learning_server(devserver, project, tmp_path, **env):
-    vendor = tmp_path / "vendor"
+    vendor = tmp_path / "site-packages"  # installed: only what is there (or in the stdlib) is learned
     vendor.mkdir(exist_ok=True)
     for name, code in VENDOR.items():
         (vendor / f"{name}.py").write_text(code)
@@ -128,7 +128,8 @@ def learning_server(devserver, project, tmp_path, **env):
 
 def learned(project) -> dict:
     import json
-    return json.loads((project / ".cache" / "devserver" / "preload.json").read_text())
+    (cache,) = (project / ".cache" / "devserver").glob("preload-*.json")  # one per interpreter
+    return json.loads(cache.read_text())
 
 
 def test_the_fork_server_learns_what_the_app_imports_from_outside_the_project(devserver, project, tmp_path):
@@ -157,7 +158,7 @@ def test_what_was_learned_is_preloaded_at_the_next_start(devserver, project, tmp
     first = learning_server(devserver, project, tmp_path)
     wait_for(lambda: "[devserver] preloading " in first.log(), 20, message="the learned preload")
     assert first.stop() == 0
-    second = devserver(PYTHONPATH=str(tmp_path / "vendor"))
+    second = devserver(PYTHONPATH=str(tmp_path / "site-packages"))
     log = second.log()
     assert "[devserver] preloading " in log.split("serving kiosk", 1)[0]  # before the first reload
     assert "not preloading" not in log  # what is set aside is not tried again
@@ -168,7 +169,7 @@ def test_an_explicit_preload_list_learns_nothing(devserver, project, tmp_path):
     server = learning_server(devserver, project, tmp_path, PRELOAD="json")
     server.append("kiosk/views.py", "\n")
     server.wait_reloads(1)
-    assert not (project / ".cache" / "devserver" / "preload.json").exists() or not learned(project)["modules"]
+    assert not list((project / ".cache").glob("devserver/preload-*.json"))
 
 
 FORK_FRAGILE = """\
@@ -183,7 +184,7 @@ def check():  # like a C extension whose state does not survive fork(): fine whe
 
 
 def test_a_worker_crashing_after_the_learned_preload_turns_learning_off(devserver, project, tmp_path):
-    vendor = tmp_path / "vendor"
+    vendor = tmp_path / "site-packages"
     vendor.mkdir()
     (vendor / "forkfragile.py").write_text(FORK_FRAGILE)
     package = project / "kiosk" / "__init__.py"
@@ -193,9 +194,27 @@ def test_a_worker_crashing_after_the_learned_preload_turns_learning_off(devserve
     wait_for(lambda: "[devserver] preloading " in server.log(), 20, message="the learned preload (forkfragile in it)")
     server.append("kiosk/views.py", '\n\n@bp.get("/after")\ndef after():\n    return "after"\n')
     wait_for(lambda: server.get("/after").text == "after", 20, message="the reload, from the base fork server")
-    assert "not preloading what the app imports any more: a worker forked from it was killed by SIGSEGV" \
-        in server.log()
+    wait_for(lambda: "not preloading what the app imports any more: a worker forked from it was killed by "
+             "SIGSEGV" in server.log(), 10, message="the verdict")
     assert learned(project)["off"]
     server.append("kiosk/views.py", "\n")  # and later reloads stay well
     server.wait_reloads(2)
     assert server.get("/after").text == "after"
+
+
+def test_a_module_that_crashes_the_fork_server_is_named_and_left_out(devserver, project, tmp_path):
+    vendor = tmp_path / "site-packages"
+    vendor.mkdir()
+    (vendor / "crashy.py").write_text("import inspect, os, signal\n"
+                                      "if any(f.function == 'preload_learned' for f in inspect.stack()):\n"
+                                      "    os.kill(os.getpid(), signal.SIGSEGV)  # as a C extension might\n")
+    package = project / "kiosk" / "__init__.py"
+    package.write_text(package.read_text().replace("from flask import Flask\n", "from flask import Flask\n\n"
+                                                   "import crashy  # noqa: F401\n", 1))
+    server = devserver(PYTHONPATH=str(vendor))
+    wait_for(lambda: "not preloading crashy: the fork server" in server.log(), 20, message="the culprit named")
+    assert "importing it" in server.log().split("not preloading crashy: ", 1)[1].splitlines()[0]
+    assert learned(project)["excluded"]["crashy"].startswith("the fork server")
+    server.append("kiosk/views.py", "\n")
+    server.wait_reloads(1)
+    assert server.get("/").status_code == 200

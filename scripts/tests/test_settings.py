@@ -40,6 +40,7 @@ def test_production_turns_debugger_and_reload_off_whatever_a_copied_env_says():
     # not even read: a development setting production ignores cannot stop it
     s = settings(APP_ENV="production", SECRET_KEY="x", RELOAD="maybe", RELOAD_PATHS=",", WATCHFILES_FORCE_POLLING="?")
     assert (s.reload, s.force_polling) == (False, None)
+    assert not settings(APP_ENV="production", SECRET_KEY="x", LIVE_RELOAD="1").live_reload  # never there
     assert s.processes >= 1
 
 

@@ -62,16 +62,29 @@ def preload_extras(control) -> None:
 def preload_learned(control) -> None:
     """Import what the app imported last time, each module only if it is safe to fork after.
 
-    A module whose import fails is left out (said, and this process goes on). One that started
-    a thread or opened a socket cannot be undone: this process says so and exits, and the
-    supervisor builds the next fork server without it.
+    The list comes in a file (PRELOAD_LEARNED_ENV names it): thousands of names overflow an
+    environment variable. Each import is announced first (IMPORTING), so a crash inside one
+    names the culprit. A module whose import fails is left out (said, and this process goes
+    on). One that started a thread, opened a socket or a file, or imported the project's own
+    code cannot be undone: this process says so and exits, and the supervisor builds the next
+    fork server without it.
     """
+    listing = os.environ.pop(protocol.PRELOAD_LEARNED_ENV, "")  # not the app's business
+    os.environ.pop(protocol.CANDIDATE_ENV, None)
+    if not listing:
+        return
+    try:
+        with open(listing) as f:
+            names = f.read().split()
+        os.unlink(listing)
+    except OSError:
+        return
     project_root = Path(os.environ.get(protocol.ROOT_ENV, "."))  # by path: it may be gone for a moment
-    for name in filter(None, os.environ.get(protocol.PRELOAD_LEARNED_ENV, "").split(",")):
+    for name in names:
         if name in sys.modules:
             continue
-        threads, python_threads, sockets = os_threads(), threading.active_count(), open_sockets()
-        project = imports.in_project(project_root)
+        before, threads, python_threads, fds = set(sys.modules), os_threads(), threading.active_count(), open_fds()
+        protocol.send(control, f"{ForkServerWords.IMPORTING} {name}")
         try:
             importlib.import_module(name)
             failure = None
@@ -79,17 +92,26 @@ def preload_learned(control) -> None:
             sys.modules.pop(name, None)
             failure = exc
         # Even an import that failed may have got far enough to start something.
+        opened = {fd: kind for fd, kind in open_fds().items() if fds.get(fd) != kind}
         unsafe = ("it started a thread" if os_threads() > threads or threading.active_count() > python_threads
-                  else "it opened a socket" if open_sockets() > sockets
-                  else "it imported the project's own code" if imports.in_project(project_root) - project else None)
+                  else "it opened a socket" if any(kind == "socket" for kind in opened.values())
+                  else "it left a file open" if opened
+                  else "it imported the project's own code" if imports.in_project(set(sys.modules) - before,
+                                                                                  project_root) else None)
         if unsafe:
             protocol.send(control, f"{ForkServerWords.UNSAFE} {name}: {unsafe}")
             processes.exit_now(1)
         if failure is not None:
-            # A name an extension put in sys.modules is no module to import: left out without a word.
-            quiet = isinstance(failure, ModuleNotFoundError) and failure.name == name
+            # A name an extension put in sys.modules, or a package uninstalled since: no word.
+            missing = getattr(failure, "name", None) if isinstance(failure, ModuleNotFoundError) else None
+            quiet = missing is not None and (name == missing or name.startswith(missing + "."))
             why = NOT_IMPORTABLE if quiet else f"its import failed: {type(failure).__name__}: {failure}"
             protocol.send(control, f"{ForkServerWords.LEFT_OUT} {name}: {why}")
+    # An import that ran a subprocess made gevent's hub, with a child watcher that would not work
+    # in a forked worker: each worker makes its own.
+    hub = gevent._hub_local.get_hub_if_exists()
+    if hub is not None:
+        hub.destroy(destroy_loop=True)
 
 
 def os_threads() -> int:
@@ -99,18 +121,23 @@ def os_threads() -> int:
         return threading.active_count()
 
 
-def open_sockets() -> int:
-    """Sockets this process holds (Linux; 0 elsewhere)."""
-    count = 0
+def open_fds() -> dict[int, str]:
+    """This process's descriptors and their kind, "socket" or "file" (Linux; empty elsewhere).
+    Pipes and event descriptors (gevent's, the interpreter's) do not count."""
+    found = {}
     try:
         for fd in os.listdir("/proc/self/fd"):
             try:
-                count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+                target = os.readlink(f"/proc/self/fd/{fd}")
             except OSError:
-                pass
+                continue
+            if target.startswith("socket:"):
+                found[int(fd)] = "socket"
+            elif target.startswith("/") and not target.startswith(("/dev/", "/proc/")):
+                found[int(fd)] = "file"
     except OSError:
         pass
-    return count
+    return found
 
 
 def become_worker(listen_fd: int, worker_control_fd: int, error: str | None, own_fds: list[int]) -> None:

@@ -36,6 +36,7 @@ class ForkServerHandle:
         self.failure: str | None = None
         self.learned: list[str] = []  # the learned modules it was asked to preload
         self.left_out: dict[str, str] = {}  # those it could not, and why
+        self.importing: str | None = None  # the learned module it was importing when last heard of
         self.exit_status: int | None = None
         self.replies: SimpleQueue = SimpleQueue()
         self.control: socket.socket | None = None
@@ -51,6 +52,7 @@ class ForkServerHandle:
             while message := self.control.recv(4096):
                 word, _, rest = message.decode().partition(" ")
                 if word == ForkServerWords.READY:
+                    self.importing = None
                     self.ready.set()
                     self.settled.set()
                 elif word == ForkServerWords.FORKED:
@@ -60,6 +62,9 @@ class ForkServerHandle:
                 elif word in (ForkServerWords.LEFT_OUT, ForkServerWords.UNSAFE):
                     name, _, why = rest.partition(": ")
                     self.left_out[name] = why
+                    self.importing = None
+                elif word == ForkServerWords.IMPORTING:
+                    self.importing = rest
         except OSError:
             pass
         self.dead.set()

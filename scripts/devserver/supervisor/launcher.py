@@ -38,7 +38,9 @@ class Launcher:
         self.cache = cache if self.preload and not preload_modules else None
         self.forkserver: ForkServerHandle | None = None
         self.candidate: ForkServerHandle | None = None  # preloading more, to take over once ready
+        self.retired: list[ForkServerHandle] = []  # still reporting their workers' exits
         self.announced: list[str] = []
+        self.suspect: str | None = None  # why the learned preload may be to blame for a crash
 
     @property
     def mode(self) -> str:
@@ -49,19 +51,28 @@ class Launcher:
         if self.preload:
             self.forkserver = self._new_forkserver()
 
-    def _new_forkserver(self) -> ForkServerHandle:
-        learned = self.cache.preloaded() if self.cache else []
-        env = {**self.env, protocol.PRELOAD_LEARNED_ENV: ",".join(learned)}
+    def _new_forkserver(self, candidate: bool = False) -> ForkServerHandle:
+        learned = self.cache.preloaded() if self.cache and not self.suspect else []
+        env = dict(self.env)
+        if learned:  # in a file: thousands of names overflow an environment variable
+            env[protocol.PRELOAD_LEARNED_ENV] = self.cache.write_list(learned)
+        if candidate:
+            env[protocol.CANDIDATE_ENV] = "1"
         forkserver = ForkServerHandle(self.listener, env, self.reaper).start()
         forkserver.learned = learned
         return forkserver
+
+    def _retire(self, forkserver: ForkServerHandle | None) -> None:
+        """It forks no more, and stays (a child of ours, not an orphan) until its workers have exited."""
+        if forkserver is not None:
+            forkserver.stop()
+            self.retired.append(forkserver)
 
     def rebuild(self, why: str, dependencies_changed: bool = False) -> None:
         if not self.preload:
             return
         for old in (self.forkserver, self.candidate):
-            if old:
-                old.stop()
+            self._retire(old)
         self.candidate = None
         if dependencies_changed and self.cache:
             self.cache.forget_exclusions()  # what failed to import may import now
@@ -70,43 +81,62 @@ class Launcher:
 
     def learn(self, imported: set[str]) -> None:
         """What the workers that just loaded imported from outside the project: preload it next time."""
-        if self.cache and self.cache.learn(imported):
+        if not self.cache:
+            return
+        if self.cache.learn(imported):
             self.cache.save()
-            if self.candidate:
-                self.candidate.stop()
-            self.candidate = self._new_forkserver()
+        elif self.candidate or self.suspect or not self.forkserver \
+                or self.forkserver.learned == self.cache.preloaded():
+            return  # nothing new, being built already, or under suspicion
+        self._retire(self.candidate)
+        # Also when an earlier candidate failed to start (the tree was mid-rewrite): tried again here.
+        self.candidate = self._new_forkserver(candidate=True)
 
     def distrust_learned(self, why: str) -> bool:
-        """A worker forked from a fork server that preloads learned modules crashed while loading: fork
-        from one that preloads only the base set from now on. False if none was in use (nothing to blame)."""
-        if not self.cache or not self.forkserver or not self.forkserver.learned:
+        """A worker forked from a fork server that preloads learned modules crashed while loading: try
+        the base preload. False if none was in use (nothing to blame). `verdict` says who it was."""
+        if not self.cache or self.suspect or not self.forkserver or not self.forkserver.learned:
             return False
-        say(f"not preloading what the app imports any more: {why} (a C extension that does not survive "
-            "fork(), probably); if it crashes without the preload too, the log above says why")
-        self.cache.off = why
-        self.cache.save()
-        self.rebuild("back to the base preload")
+        self.suspect = why
+        self.rebuild("trying without what it learned to preload, after a crash")
         return True
+
+    def verdict(self, loaded: bool) -> None:
+        """The load after `distrust_learned`: if it worked from the base preload, the learned one was to
+        blame (said once, kept across restarts); if not, the app was, and learning goes on."""
+        if not self.suspect:
+            return
+        if loaded:
+            say(f"not preloading what the app imports any more: {self.suspect}, and not without it (a C "
+                "extension that does not survive fork(), probably). A dependency change tries again")
+            self.cache.off = self.suspect
+            self.cache.save()
+        self.suspect = None
 
     def housekeeping(self) -> None:
         """Let a fork server that preloads more take over once it is ready; learn from one that failed."""
+        self.retired = [f for f in self.retired if not f.dead.is_set()]
         candidate = self.candidate
         if candidate is None:
             return
         if candidate.dead.is_set():
             self.candidate = None
             if self._learn_from(candidate):
-                self.candidate = self._new_forkserver()  # again, without what it could not preload
+                self.candidate = self._new_forkserver(candidate=True)  # again, without what it could not preload
         elif candidate.ready.is_set():
             self.candidate = None
             self._learn_from(candidate)
             old, self.forkserver = self.forkserver, candidate
-            if old:
-                old.stop()
+            self._retire(old)
             self._announce(candidate)
 
     def _learn_from(self, forkserver: ForkServerHandle) -> bool:
         """Set aside what it could not preload, said once each; True if anything was."""
+        if forkserver.dead.is_set() and forkserver.importing and not forkserver.ready.is_set():
+            # It died inside that import (a crash, not an exception): the module is the culprit.
+            forkserver.left_out[forkserver.importing] = f"the fork server {describe_exit(forkserver.exit_status)} " \
+                                                        "importing it"
+            forkserver.importing = None
         for name, why in forkserver.left_out.items():
             if why != NOT_IMPORTABLE:
                 say(f"not preloading {name}: {why}")
@@ -154,8 +184,8 @@ class Launcher:
         return self.forkserver
 
     def pids(self) -> set[int]:
-        """The fork servers', if there are: children of ours that are not workers."""
-        return {f.pid for f in (self.forkserver, self.candidate) if f and f.pid}
+        """The fork servers', retired ones included: children of ours that are not workers."""
+        return {f.pid for f in (self.forkserver, self.candidate, *self.retired) if f and f.pid}
 
     def stop(self) -> None:
         for forkserver in (self.forkserver, self.candidate):

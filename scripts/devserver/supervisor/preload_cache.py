@@ -12,22 +12,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
+import tempfile
 from pathlib import Path
-
-FILE_NAME = "preload.json"
 
 
 def cache_file(root: Path) -> Path:
-    """<project>/.cache/devserver/preload.json, or under ~/.cache when the project is not writable."""
-    project_cache = root / ".cache" / "devserver"
-    try:
-        project_cache.mkdir(parents=True, exist_ok=True)
-        if os.access(project_cache, os.W_OK):
-            return project_cache / FILE_NAME
-    except OSError:
-        pass
+    """<project>/.cache/devserver/preload-<interpreter>.json, or under the user's cache when the project
+    cannot be written. One per interpreter: the host's .venv and the container's differ."""
+    interpreter = hashlib.sha256(f"{sys.prefix} {sys.version}".encode()).hexdigest()[:12]
+    name = f"preload-{interpreter}.json"
+    place = root / ".cache" / "devserver"
+    existing = next((p for p in (place, place.parent, root) if p.exists()), None)
+    if existing is not None and existing.is_dir() and os.access(existing, os.W_OK):
+        return place / name
     home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "devserver"
-    return home / f"{hashlib.sha256(str(root).encode()).hexdigest()[:16]}-{FILE_NAME}"
+    return home / f"{hashlib.sha256(str(root).encode()).hexdigest()[:16]}-{name}"
 
 
 class PreloadCache:
@@ -50,12 +50,19 @@ class PreloadCache:
     def save(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = self.path.with_suffix(".tmp")
             data = {"modules": sorted(self.modules), "excluded": self.excluded, "off": self.off}
-            temporary.write_text(json.dumps(data, indent=1))
-            temporary.replace(self.path)
+            with tempfile.NamedTemporaryFile("w", dir=self.path.parent, suffix=".tmp", delete=False) as f:
+                f.write(json.dumps(data, indent=1))
+            os.replace(f.name, self.path)  # whole or not at all, whoever writes at the same time
         except OSError:
             pass  # learned again after the next start
+
+    def write_list(self, modules: list[str]) -> str:
+        """A file listing `modules` for a fork server to read (and delete): its path."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=self.path.parent, prefix="preload-list-", delete=False) as f:
+            f.write("\n".join(modules))
+        return f.name
 
     def learn(self, names: set[str]) -> bool:
         """Add what a worker imported; True when the set to preload grew."""
@@ -77,11 +84,13 @@ class PreloadCache:
 
 
 def summary(modules: list[str]) -> str:
-    """'212 modules from 14 packages: sqlalchemy, pydantic, ...' (the largest packages first)."""
+    """'212 modules from 14 packages: sqlalchemy, pydantic, ...' (installed packages first, largest first)."""
     packages: dict[str, int] = {}
     for name in modules:
         top = name.split(".", 1)[0]
         packages[top] = packages.get(top, 0) + 1
-    ranked = sorted(packages, key=lambda top: (-packages[top], top))
+    standard = sys.stdlib_module_names
+    ranked = sorted(packages, key=lambda top: (top.lstrip("_") in standard or top.startswith("_"),
+                                               -packages[top], top))
     shown = ", ".join(ranked[:6]) + (", ..." if len(ranked) > 6 else "")
     return f"{len(modules)} modules from {len(ranked)} packages: {shown}"

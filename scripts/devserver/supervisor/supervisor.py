@@ -58,6 +58,7 @@ class Supervisor:
         self.pending: list[WorkerHandle] = []  # loading, to replace current
         self.pending_since = 0.0
         self.pending_cause = ""
+        self.generation = 0  # counts the generations started: SERVE names the one to the browser
         self.retiring: dict[WorkerHandle, float] = {}  # -> deadline for a SIGKILL
         self.crashes = 0
         self.restart_at: float | None = None
@@ -75,6 +76,8 @@ class Supervisor:
         if self.settings.reload:
             self.watchers.append(Watcher(self.settings.reload_paths,
                                          lambda paths: self.events.put((Event.CHANGE, paths)),
+                                         on_assets=(lambda paths: self.events.put((Event.ASSETS, paths)))
+                                         if self.settings.live_reload else None,
                                          templates_reload_themselves=self.settings.templates_auto_reload,
                                          force_polling=self.settings.force_polling, shown=self.shown))
             if self.launcher.preload:
@@ -120,6 +123,11 @@ class Supervisor:
         cause = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         self.start_generation(f"{cause} changed")
 
+    def on_assets(self, paths: set[str]) -> None:
+        """Templates or static files changed: no new worker, but the browsers showing them reload (live reload)."""
+        for worker in self.current:
+            worker.send(f"{WorkerWords.ASSETS} " + "\n".join(sorted(paths)))
+
     def on_deps(self, paths: set[str]) -> None:
         names = sorted(self.shown(p) for p in paths)
         self.launcher.rebuild(f"{', '.join(names[:3])} changed", dependencies_changed=True)
@@ -157,6 +165,7 @@ class Supervisor:
             if worker.exit_status is not None and worker.exit_status < 0 and self.launcher.distrust_learned(
                     f"a worker forked from it {status} while loading the app"):
                 return self.start_generation(self.pending_cause)  # again, from the base fork server
+            self.launcher.verdict(False)  # crashed from the base preload too: the app's doing
             if not self.settings.reload:
                 return self.fail(f"error: the worker {status} while loading the app (see above)")
             say(f"error: the worker {status} while loading the app; serving an error page until the next change")
@@ -184,6 +193,7 @@ class Supervisor:
         self.promote_at = None
         self.pending_since = time.monotonic()
         self.pending_cause = cause
+        self.generation += 1
         self.pending = [self.launcher.launch(error) for _ in range(self.settings.processes)]
 
     def promote(self) -> None:
@@ -210,11 +220,13 @@ class Supervisor:
             worker.draining.wait(DRAIN_ACK_TIMEOUT)
             self.retire(worker, self.settings.graceful_timeout + RETIRE_MARGIN)
         for worker in new:
-            worker.send(WorkerWords.SERVE, take)
+            worker.send(f"{WorkerWords.SERVE} {self.generation}", take)
         for end in (give, take):
             if end is not None:
                 end.close()  # the workers hold their own copies
         self.current = new
+        if not any(w.error_only for w in new):
+            self.launcher.verdict(ok)  # after a crash blamed on the learned preload: was it?
         if ok:  # what the app imported from outside the project: the fork server may preload it
             self.launcher.learn(set().union(*(w.imported for w in new)))
         elapsed = (time.monotonic() - self.pending_since) * 1000
@@ -303,5 +315,5 @@ def supervise(settings: Settings, listener: socket.socket) -> int:
     events: SimpleQueue = SimpleQueue()
     launcher = Launcher(listener, settings.worker_env(), events, Reaper().start(),
                         preload=settings.preload.enabled, preload_modules=settings.preload.modules,
-                        cache=PreloadCache(cache_file(Path.cwd())).load())
+                        cache=None if settings.production else PreloadCache(cache_file(Path.cwd())).load())
     return Supervisor(settings, listener, launcher, events).run()

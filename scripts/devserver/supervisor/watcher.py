@@ -40,12 +40,17 @@ class SourceFilter(DefaultFilter):
         r"^\.goutputstream-",  # gedit's (GIO's) temp file, renamed over the saved file
     )
 
-    def __init__(self, templates_reload_themselves: bool, roots=()):
+    def __init__(self, templates_reload_themselves: bool, roots=(), report_assets: bool = False):
         super().__init__()
         # Flask serves static files from disk, and Jinja re-reads templates when
         # TEMPLATES_AUTO_RELOAD is on: restarting the worker for those buys nothing.
         self.skip_dirs = {"static"} | ({"templates"} if templates_reload_themselves else set())
+        self.report_assets = report_assets  # let those through, told apart by is_asset (live reload)
         self.roots = sorted((str(r).rstrip(os.sep) + os.sep for r in roots), key=len, reverse=True)
+
+    def is_asset(self, path: str) -> bool:
+        """A file a worker restart buys nothing for (static/, and templates/ when they reload themselves)."""
+        return any(part in self.skip_dirs for part in self.below_root(path).split(os.sep))
 
     def below_root(self, path: str) -> str:
         """The part of `path` below the watched root it is in: a project that itself lives in a
@@ -61,7 +66,9 @@ class SourceFilter(DefaultFilter):
     def __call__(self, change, path: str) -> bool:
         relative = self.below_root(path)
         parts = relative.split(os.sep)
-        if any(part in self.skip_dirs or part in self._ignore_dirs for part in parts):
+        if any(part in self._ignore_dirs for part in parts):
+            return False
+        if not self.report_assets and any(part in self.skip_dirs for part in parts):
             return False
         return not any(r.search(parts[-1]) for r in self._ignore_entity_regexes)
 
@@ -134,11 +141,13 @@ class Watcher(threading.Thread):
     recursive = True
 
     def __init__(self, paths, on_change: Callable[[set[str]], None], *, templates_reload_themselves: bool,
-                 force_polling: bool | None, step_ms: int = STEP_MS, shown: Callable[[str], str] = str):
+                 force_polling: bool | None, step_ms: int = STEP_MS, shown: Callable[[str], str] = str,
+                 on_assets: Callable[[set[str]], None] | None = None):
         super().__init__(name="watcher", daemon=True)
         self.paths = [str(p) for p in paths]
         self.on_change = on_change
-        self.filter = SourceFilter(templates_reload_themselves, self.paths)
+        self.on_assets = on_assets  # templates and static files, when someone wants them (live reload)
+        self.filter = SourceFilter(templates_reload_themselves, self.paths, report_assets=on_assets is not None)
         self.force_polling = force_polling
         self.step_ms = step_ms
         self.shown = shown
@@ -162,7 +171,7 @@ class Watcher(threading.Thread):
                                      yield_on_timeout=True, rust_timeout=ROOT_CHECK_MS):
                     now = self.identities()
                     if changes and None not in now.values():  # a vanished root is reported when back
-                        self.on_change(saved_files(changes))
+                        self.report(saved_files(changes))
                     if now != roots:
                         # Report once watching again: files written before the new watch began are
                         # seen by no event. A file root replaced by an editor's save was just reported.
@@ -174,6 +183,13 @@ class Watcher(threading.Thread):
                 say(f"error: watching files stopped ({exc}). If this says 'inotify watch limit reached', narrow "
                     "RELOAD_PATHS or raise fs.inotify.max_user_watches; then restart")
                 return
+
+    def report(self, paths: set[str]) -> None:
+        assets = {p for p in paths if self.filter.is_asset(p)} if self.on_assets else set()
+        if paths - assets:
+            self.on_change(paths - assets)
+        if assets:
+            self.on_assets(assets)
 
     def identities(self) -> dict[str, tuple[int, int] | None]:
         """Each root's (device, inode), None when it is gone: a re-created directory is a new inode."""

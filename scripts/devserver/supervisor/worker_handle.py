@@ -18,7 +18,7 @@ from devserver.protocol import Event, WorkerWords
 from devserver.supervisor.children import STATUS_WAIT, start_child
 from devserver.supervisor.reaper import Reaper
 
-MAX_MESSAGE = 1 << 20  # IMPORTED lists every module the app imported: thousands of names
+MAX_MESSAGE = 1 << 18  # the largest message a SOCK_SEQPACKET pair carries here (IMPORTED comes in parts)
 
 
 class WorkerHandle:
@@ -53,7 +53,7 @@ class WorkerHandle:
             while message := self.control.recv(MAX_MESSAGE):
                 word, _, rest = message.decode().partition(" ")
                 if word == WorkerWords.IMPORTED:
-                    self.imported = set(rest.split(","))
+                    self.imported |= set(rest.split(","))
                 elif word == WorkerWords.DRAINING:
                     self.draining.set()
                 elif message.decode() in (WorkerWords.LOADED_OK, WorkerWords.LOADED_ERROR):

@@ -29,7 +29,10 @@ from devserver.log import say
 from devserver.protocol import WorkerWords
 from devserver.settings import SETTINGS_ENV, Settings
 from devserver.worker import appload, imports
+from devserver.worker.livereload import LiveReload
 from devserver.worker.server import DrainingServer
+
+IMPORTED_PER_MESSAGE = 1000  # module names per IMPORTED message
 
 
 def serve(listen_fd: int, control_fd: int) -> int:
@@ -55,14 +58,17 @@ def serve(listen_fd: int, control_fd: int) -> int:
         app, problem = appload.load(settings)
         if problem is None and settings.preload.enabled and not settings.preload.modules:
             # What the next fork server may preload (PRELOAD=1 learns; an explicit list does not).
-            learned = imports.outside_project(set(sys.modules) - before, Path(os.environ[protocol.ROOT_ENV]))
-            if learned:
-                tell(f"{WorkerWords.IMPORTED} {','.join(learned)}")
+            learned = imports.outside_project(set(sys.modules) - before, Path(os.environ[protocol.ROOT_ENV]),
+                                              settings.reload_paths)
+            for start in range(0, len(learned), IMPORTED_PER_MESSAGE):  # a message holds ~200 KB at most
+                tell(f"{WorkerWords.IMPORTED} {','.join(learned[start:start + IMPORTED_PER_MESSAGE])}")
     if problem is None:
         health = (True, f"serving {settings.flask_app}")
     else:
         health = (False, f"not serving the app: {problem.strip().splitlines()[0]}")
-    server = DrainingServer(listener, app, access_log=settings.access_log, host=settings.host, health=health)
+    live = LiveReload(app) if settings.live_reload else None
+    server = DrainingServer(listener, live or app, access_log=settings.access_log, host=settings.host,
+                            health=health)
     tell(WorkerWords.LOADED_OK if problem is None else WorkerWords.LOADED_ERROR)
 
     order = AsyncResult()  # what ends serving: (DRAIN, the successor's channel) or (STOP, None)
@@ -77,20 +83,26 @@ def serve(listen_fd: int, control_fd: int) -> int:
                 break
             if not message:
                 break
-            word = message.decode()
+            word, _, rest = message.decode().partition(" ")
             channel = socket.socket(fileno=fds[0]) if fds else None
             if channel is not None:
                 channel.settimeout(None)  # not the app's socket.setdefaulttimeout(): it waits for a predecessor
             if word == WorkerWords.SERVE:
+                if live:
+                    live.generation = rest
                 if channel is not None:
                     server.adopt(channel)  # what the retiring worker passes on
                 server.start()
+            elif word == WorkerWords.ASSETS and live:
+                live.assets_changed(rest.split("\n"))
             elif word in (WorkerWords.DRAIN, WorkerWords.STOP):
                 order.set((word, channel))
         order.set((WorkerWords.STOP, None))  # the supervisor went away: nobody will ever send more
 
     reader = gevent.spawn(read_orders)
     word, successor = order.get()
+    if live:
+        live.close()  # event streams end now: browsers reconnect to the successor
     if server.started:
         server.begin_drain(successor if word == WorkerWords.DRAIN else None)
     tell(WorkerWords.DRAINING)

@@ -27,7 +27,7 @@ FIRST_REQUEST_GRACE = 0.5  # seconds a new connection may take to send its reque
 # The health check's question: `OPTIONS *` asks about the server, not about any URL (RFC 9110,
 # 9.3.7), so answering it here claims no route of the app's and never reaches the app.
 HEALTH_METHOD, HEALTH_TARGET = "OPTIONS", "*"
-HEALTH_ANSWERED = "devserver.health_check"  # the environ key that keeps the answer out of the access log
+UNLOGGED = "devserver.unlogged"  # set in the environ of a request the access log leaves out (health, live reload)
 
 
 class PassOn(Exception):
@@ -137,7 +137,7 @@ class ConnectionHandler(WSGIHandler):
 
     def log_request(self):
         # The container health check asks every few seconds: a line each would bury the app's log.
-        if self.environ and self.environ.get(HEALTH_ANSWERED):
+        if self.environ and self.environ.get(UNLOGGED):
             return
         super().log_request()
 
@@ -164,7 +164,7 @@ class HealthAnswer:
     def __call__(self, environ, start_response):
         if environ["REQUEST_METHOD"] != HEALTH_METHOD or environ.get("PATH_INFO") != HEALTH_TARGET:
             return self.application(environ, start_response)
-        environ[HEALTH_ANSWERED] = True
+        environ[UNLOGGED] = True
         start_response(self.status, [("Content-Type", "text/plain; charset=utf-8"),
                                      ("Content-Length", str(len(self.body))), ("Cache-Control", "no-store")])
         return [self.body]

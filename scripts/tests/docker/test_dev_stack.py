@@ -46,6 +46,13 @@ def test_host_edit_is_served_from_the_container_with_no_failed_request(stack):
     assert "reloaded in" in stack.logs()
 
 
+def test_live_reload_streams_through_the_published_port(stack):
+    assert "data-devserver-live-reload" in stack.get("/form").text
+    with requests.get(stack.url + "/__devserver__/live", stream=True, timeout=10) as events:
+        assert events.headers["Content-Type"] == "text/event-stream"
+        assert next(events.iter_lines()) == b"retry: 50"
+
+
 def test_template_edit_is_served(stack):
     stack.edit("kiosk/templates/index.html", "It works.", "It works, edited.")
     wait_for(lambda: "It works, edited." in stack.get("/").text, 10, message="the edited template")

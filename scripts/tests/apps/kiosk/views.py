@@ -1,4 +1,5 @@
-"""Routes the tests use: a template page, the worker's pid, a route that blocks. Tests append more."""
+"""Routes the tests use: template pages (one with a form and a stylesheet), the worker's pid, a route that
+blocks. Tests append more."""
 
 import os
 import time
@@ -11,6 +12,11 @@ bp = Blueprint("kiosk", __name__)
 @bp.get("/")
 def index():
     return render_template("index.html", app_env=os.environ.get("APP_ENV", "development"))
+
+
+@bp.get("/form")
+def form():
+    return render_template("form.html")
 
 
 @bp.get("/pid")
