@@ -74,9 +74,9 @@ def test_template_edit_reloads_and_stylesheet_edit_keeps_what_was_typed(devserve
     server = devserver(ACCESS_LOG="0")
     tab = browser.tab(server.url + "/form")
     tab.wait_text("Form v0")
-    tab.evaluate("document.getElementById('name').value = 'typed by hand'; window.sameDocument = 'yes'")
     color = "getComputedStyle(document.querySelector('h1')).color"
-    assert tab.evaluate(color) == "rgb(0, 0, 255)"
+    wait_for(lambda: tab.evaluate(color) == "rgb(0, 0, 255)", 10, 0.01, "the stylesheet")  # it loads after the text
+    tab.evaluate("document.getElementById('name').value = 'typed by hand'; window.sameDocument = 'yes'")
     server.edit("kiosk/static/style.css", "rgb(0, 0, 255)", "rgb(255, 0, 0)")
     wait_for(lambda: tab.evaluate(color) == "rgb(255, 0, 0)", 10, 0.01, "the new stylesheet")
     assert tab.evaluate("document.getElementById('name').value") == "typed by hand"  # no reload
@@ -87,11 +87,12 @@ def test_template_edit_reloads_and_stylesheet_edit_keeps_what_was_typed(devserve
     assert "reloaded in" not in server.log()
 
 
-def test_a_syntax_error_shows_by_itself_and_so_does_the_fix_in_two_tabs(devserver, browser):
+def test_a_syntax_error_shows_by_itself_and_so_does_the_fix_in_eight_tabs(devserver, browser):
+    """Eight tabs: more than the six connections a browser opens to one host (one stream for them all)."""
     server = devserver(ACCESS_LOG="0")
     server.append("kiosk/views.py", VERSION_ROUTE)
     wait_for(lambda: "version v0" in server.get("/version").text, 10, message="the route")
-    tabs = [browser.tab(server.url + "/version") for _ in range(2)]
+    tabs = [browser.tab(server.url + "/version") for _ in range(8)]
     for tab in tabs:
         tab.wait_text("version v0")
     server.append("kiosk/views.py", "\ndef broken(:\n")
@@ -113,11 +114,28 @@ def test_json_and_streams_are_left_alone_and_the_stream_does_not_hold_a_stop(dev
         page.content)
     stream = requests.get(server.url + "/__devserver__/live", stream=True, timeout=10)
     assert stream.headers["Content-Type"] == "text/event-stream"
-    assert next(stream.iter_lines()) == b"retry: 50"
+    assert next(stream.iter_lines()) == b"retry: 1000"
     start = time.monotonic()
     assert server.stop() == 0
     assert time.monotonic() - start < 2  # not GRACEFUL_TIMEOUT (5 s): the stream ended at once
     assert "/__devserver__/live" not in server.log()
+
+
+DOWNLOADS = '''
+
+@bp.get("/download")
+def download():
+    from flask import Response
+    page = "<html><body>a saved page</body></html>"
+    return Response(page, mimetype="text/html", headers={"Content-Disposition": "attachment; filename=p.html"})
+'''
+
+
+def test_downloads_are_left_alone(devserver):
+    server = devserver()
+    server.append("kiosk/views.py", DOWNLOADS)
+    wait_for(lambda: server.get("/download").status_code == 200, 10, message="the route")
+    assert server.get("/download").text == "<html><body>a saved page</body></html>"
 
 
 def test_off_with_live_reload_0(devserver):

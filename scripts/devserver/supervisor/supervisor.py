@@ -15,6 +15,7 @@ A reload overlaps: the old worker serves until the new one has imported the app.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import time
@@ -59,6 +60,7 @@ class Supervisor:
         self.pending_since = 0.0
         self.pending_cause = ""
         self.generation = 0  # counts the generations started: SERVE names the one to the browser
+        self.boot = secrets.token_hex(4)  # ... with this, so a restarted server's 1 is not the last one's
         self.retiring: dict[WorkerHandle, float] = {}  # -> deadline for a SIGKILL
         self.crashes = 0
         self.restart_at: float | None = None
@@ -124,7 +126,12 @@ class Supervisor:
         self.start_generation(f"{cause} changed")
 
     def on_assets(self, paths: set[str]) -> None:
-        """Templates or static files changed: no new worker, but the browsers showing them reload (live reload)."""
+        """Templates or static files changed: no new worker, but the browsers showing them reload (live reload).
+        While new code is loading, its serving reloads the pages anyway: only stylesheets are worth a word."""
+        if self.pending:
+            paths = {p for p in paths if p.endswith(".css")}
+        if not paths:
+            return
         for worker in self.current:
             worker.send(f"{WorkerWords.ASSETS} " + "\n".join(sorted(paths)))
 
@@ -220,7 +227,7 @@ class Supervisor:
             worker.draining.wait(DRAIN_ACK_TIMEOUT)
             self.retire(worker, self.settings.graceful_timeout + RETIRE_MARGIN)
         for worker in new:
-            worker.send(f"{WorkerWords.SERVE} {self.generation}", take)
+            worker.send(f"{WorkerWords.SERVE} {self.boot}-{self.generation}", take)
         for end in (give, take):
             if end is not None:
                 end.close()  # the workers hold their own copies

@@ -1,19 +1,20 @@
 """Live reload: the browser follows the code, at the moment new code serves.
 
-HTML pages get a small script that opens an event stream at LIVE_PATH, answered here by
-the worker, never by the app. The first event names the generation of workers serving;
-when a worker retires its streams end, the browser reconnects (to the new generation,
-whose first accept is the moment new code serves) and reloads if the generation is new.
-Template and static edits need no new worker: the supervisor tells the serving workers
-(WorkerWords.ASSETS), which send `reload`, or for a stylesheet `css`, swapped in place.
-Written by hand rather than with django-browser-reload's idea in a Flask extension: the
-event must come from the server, which knows when new code serves, not from the app.
+HTML pages get `<script src=LIVE_SCRIPT data-generation=...>`: the generation of workers that
+rendered the page. The script (one SharedWorker per browser, so many tabs hold one connection,
+not one each against the browser's six per host) listens to an event stream at LIVE_PATH,
+answered here by the worker, never by the app. Its first event names the generation serving
+now; a page rendered by another one reloads. When a worker retires its streams end, the
+browser reconnects to the new generation (whose first accept is the moment new code serves)
+and the pages reload. Template and static edits need no new worker: the supervisor tells the
+serving workers (WorkerWords.ASSETS), which send `reload`, or for a stylesheet `css`, swapped
+in place. By hand, after django-browser-reload's design: the event must come from the server,
+which knows when new code serves, not from the app.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import re
 
 import gevent
@@ -22,34 +23,66 @@ from gevent.queue import Queue
 
 from devserver.worker.server import UNLOGGED
 
-LIVE_PATH = "/__devserver__/live"  # reserved: a path no Flask route is likely to have
+LIVE_PATH = "/__devserver__/live"  # reserved paths, which no Flask route is likely to have
+LIVE_SCRIPT = "/__devserver__/live.js"  # a file, not inline: a page's Content-Security-Policy 'self' allows it
+LIVE_WORKER = "/__devserver__/live-worker.js"
 HEARTBEAT = 15.0  # seconds: proxies and browsers keep an idle stream open
-RETRY_MS = 50  # how soon the browser reconnects when a stream ends (a worker retired)
+RETRY_MS = 1000  # how soon a browser reconnects to a server that went away
+RETIRING_RETRY_MS = 50  # ... and to one that is handing over to new code
 BODY_END = re.compile(rb"</body\s*>", re.IGNORECASE)
 
-SCRIPT = """<script data-devserver-live-reload>(() => {
-  const path = %(path)s;
-  let generation = null;
-  const source = new EventSource(path);
-  source.addEventListener("hello", (event) => {
-    if (generation !== null && event.data !== generation) location.reload();
-    generation = event.data;
-  });
-  source.addEventListener("reload", () => location.reload());
-  source.addEventListener("css", (event) => {
-    for (const link of document.querySelectorAll('link[rel="stylesheet"]')) {
-      const url = new URL(link.href, location.href);
-      if (url.pathname.endsWith("/" + event.data)) {
-        url.searchParams.set("devserver", Date.now());
-        link.href = url.href;
+# In the page: connect to the shared worker (or, without SharedWorker, to the stream itself).
+PAGE_SCRIPT = b"""(() => {
+  const me = document.currentScript, rendered = me.dataset.generation, base = me.dataset.base;
+  let reloading = null;  // a burst of saves: one reload
+  const reload = () => { reloading = reloading || setTimeout(() => location.reload(), 50); };
+  const handle = (event, data) => {
+    if (event === "hello" && data !== rendered) location.reload();  // new code serves: now
+    else if (event === "reload") reload();
+    else if (event === "css") {
+      let swapped = false;
+      for (const link of document.querySelectorAll('link[rel="stylesheet"]')) {
+        const url = new URL(link.href, location.href);
+        if (url.pathname.endsWith("/" + data)) {
+          url.searchParams.set("devserver", Date.now());
+          link.href = url.href;
+          swapped = true;
+        }
       }
+      if (!swapped) reload();  // pulled in by @import, or not on this page as a link
     }
+  };
+  if (window.SharedWorker) {
+    const worker = new SharedWorker(base + "/__devserver__/live-worker.js");
+    worker.port.onmessage = (message) => handle(message.data.event, message.data.data);
+    worker.port.start();
+  } else {
+    const source = new EventSource(base + "/__devserver__/live");
+    for (const name of ["hello", "reload", "css"]) source.addEventListener(name, (e) => handle(name, e.data));
+  }
+})();
+"""
+# One per browser: a single stream, its events passed to every tab.
+WORKER_SCRIPT = b"""const ports = new Set();
+let last = null;
+const source = new EventSource(new URL("live", self.location.href).href);
+for (const name of ["hello", "reload", "css"]) {
+  source.addEventListener(name, (e) => {
+    const message = {event: name, data: e.data};
+    if (name === "hello") last = message;
+    for (const port of ports) port.postMessage(message);
   });
-})();</script>"""
+}
+onconnect = (connection) => {
+  const port = connection.ports[0];
+  ports.add(port);
+  if (last) port.postMessage(last);
+};
+"""
 
 
 class LiveReload:
-    """WSGI in front of the app: the event stream at LIVE_PATH, and the script in every HTML page
+    """WSGI in front of the app: the event stream and its scripts, and the script tag in every HTML page
     (one with a `</body>`: Flask labels a bare string text/html too)."""
 
     def __init__(self, application):
@@ -57,13 +90,20 @@ class LiveReload:
         self.generation = ""  # set by SERVE: every worker of a generation says the same
         self.streams: set[Queue] = set()
         self.closing = Event()  # set when the worker retires: every stream ends at once
-        self.script = (SCRIPT % {"path": json.dumps(LIVE_PATH)}).encode()
 
     def __call__(self, environ, start_response):
-        if environ.get("PATH_INFO") == LIVE_PATH:
+        path = environ.get("PATH_INFO")
+        if path in (LIVE_PATH, LIVE_SCRIPT, LIVE_WORKER):
             environ[UNLOGGED] = True  # a line per page view and reconnect would bury the app's log
-            return self.stream(start_response)
+            if path == LIVE_PATH:
+                return self.stream(start_response)
+            return self.script(start_response, PAGE_SCRIPT if path == LIVE_SCRIPT else WORKER_SCRIPT)
         return self.with_script(environ, start_response)
+
+    def script(self, start_response, body: bytes):
+        start_response("200 OK", [("Content-Type", "text/javascript; charset=utf-8"),
+                                  ("Content-Length", str(len(body))), ("Cache-Control", "no-store")])
+        return [body]
 
     # -- the event stream --------------------------------------------------------------------------
     def stream(self, start_response):
@@ -86,11 +126,15 @@ class LiveReload:
                     waiter.kill(block=False)
                     if not self.closing.is_set():
                         yield b": still here\n\n"
+            yield f"retry: {RETIRING_RETRY_MS}\n\n".encode()  # new code serves in a moment: come back soon
         finally:
             self.streams.discard(queue)
 
     def assets_changed(self, paths: list[str]) -> None:
         """Templates or static files changed: stylesheets are swapped in place, anything else reloads."""
+        paths = [p for p in paths if not p.endswith(".map")]  # a source map beside a compiled stylesheet
+        if not paths:
+            return
         if all(p.endswith(".css") for p in paths):
             events = [("css", p.replace("\\", "/").rsplit("/static/", 1)[-1]) for p in paths]
         else:
@@ -102,7 +146,12 @@ class LiveReload:
     def close(self) -> None:
         self.closing.set()
 
-    # -- the script in HTML pages ------------------------------------------------------------------
+    # -- the script tag in HTML pages --------------------------------------------------------------
+    def tag(self, environ) -> bytes:
+        base = environ.get("SCRIPT_NAME", "").rstrip("/")
+        return (f'<script src="{base}{LIVE_SCRIPT}" data-generation="{self.generation}" data-base="{base}"'
+                f' data-devserver-live-reload></script>').encode()
+
     def with_script(self, environ, start_response):
         captured: dict = {"written": []}
 
@@ -111,28 +160,43 @@ class LiveReload:
             return captured["written"].append
 
         body = self.application(environ, capture)
-        chunks = iter(body)
-        first = [] if "status" in captured else list(itertools.islice(chunks, 1))  # a lazy app starts here
-        prefix = captured["written"] + first
+        try:
+            chunks = iter(body)
+            first = [] if "status" in captured else list(itertools.islice(chunks, 1))  # a lazy app starts here
+        except BaseException:
+            close(body)
+            raise
+        written = len(captured["written"])  # what the app wrote with write() before its first chunk
+        prefix = captured["written"][:written] + first
         headers = captured["headers"]
-        names = {k.lower(): v for k, v in headers}
-        html = names.get("content-type", "").startswith("text/html")
-        whole = "content-length" in names and "content-encoding" not in names and environ["REQUEST_METHOD"] != "HEAD"
-        if not (html and whole):  # JSON, files, streams, compressed bodies: untouched
+        if not self.injectable(environ, captured["status"], headers):
             start_response(captured["status"], headers, captured["exc_info"])
             return Body(prefix, chunks, body)
         try:
-            content = b"".join(prefix) + b"".join(chunks)
+            content = b"".join(prefix) + b"".join(chunks) + b"".join(captured["written"][written:])
         finally:
-            if hasattr(body, "close"):
-                body.close()
+            close(body)
         matches = list(BODY_END.finditer(content))
-        if matches:  # a page, not a bare string Flask labels text/html
+        if matches:
             at = matches[-1].start()
-            content = content[:at] + self.script + content[at:]
+            content = content[:at] + self.tag(environ) + content[at:]
         headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
         start_response(captured["status"], [*headers, ("Content-Length", str(len(content)))], captured["exc_info"])
         return [content]
+
+    @staticmethod
+    def injectable(environ, status: str, headers) -> bool:
+        """A whole HTML page: not JSON, files, streams, compressed or partial bodies, downloads, or HEAD."""
+        names = {k.lower(): v for k, v in headers}
+        return (names.get("content-type", "").startswith("text/html") and "content-length" in names
+                and "content-encoding" not in names and "content-range" not in names
+                and "attachment" not in names.get("content-disposition", "")
+                and not status.startswith(("1", "204", "206", "304")) and environ["REQUEST_METHOD"] != "HEAD")
+
+
+def close(body) -> None:
+    if hasattr(body, "close"):
+        body.close()
 
 
 class Body:
@@ -146,5 +210,4 @@ class Body:
         yield from self.rest
 
     def close(self):
-        if hasattr(self.body, "close"):
-            self.body.close()
+        close(self.body)

@@ -78,7 +78,7 @@ def serve(listen_fd: int, control_fd: int) -> int:
     def read_orders() -> None:
         while True:
             try:
-                message, fds, _, _ = socket.recv_fds(control, 256, 1, socket.MSG_CMSG_CLOEXEC)
+                message, fds, _, _ = socket.recv_fds(control, 1 << 18, 1, socket.MSG_CMSG_CLOEXEC)  # ASSETS: long
             except OSError:
                 break
             if not message:

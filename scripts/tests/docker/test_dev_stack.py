@@ -50,7 +50,7 @@ def test_live_reload_streams_through_the_published_port(stack):
     assert "data-devserver-live-reload" in stack.get("/form").text
     with requests.get(stack.url + "/__devserver__/live", stream=True, timeout=10) as events:
         assert events.headers["Content-Type"] == "text/event-stream"
-        assert next(events.iter_lines()) == b"retry: 50"
+        assert next(events.iter_lines()) == b"retry: 1000"
 
 
 def test_template_edit_is_served(stack):
