@@ -20,7 +20,7 @@ from pathlib import Path
 
 from reload import ROOT, ROUTE, timed_edits  # bench/ is on sys.path when this runs as a script
 
-sys.path[:0] = [str(ROOT / "scripts" / "tests"), str(ROOT / "scripts" / "tests" / "docker")]
+sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "scripts" / "tests"), str(ROOT / "scripts" / "tests" / "docker")]
 
 from compose_stack import Stack
 

@@ -66,6 +66,7 @@ def parse_number(kind: Callable[[str], float], low: float, high: float, what: st
 parse_port = parse_number(int, 1, 65535, "a port: use a whole number from 1 to 65535")
 parse_seconds = parse_number(float, 0, 3600, "a duration: use seconds from 0 to 3600, e.g. 5 or 0.5")
 parse_count = parse_number(int, 1, 256, "a process count: use a whole number from 1 to 256")
+parse_millis = parse_number(int, 0, 60000, "a time in milliseconds: use a whole number from 0 (off) to 60000")
 
 
 def parse_app_env(name: str, raw: str) -> str:
@@ -230,6 +231,9 @@ SETTINGS: tuple[Setting, ...] = (
             "an edited stylesheet in place (a script injected into HTML pages; never in production)",
             "follows `FLASK_DEBUG`", lambda v: flag(v["debug"]), parse_bool, field="live_reload", example="1",
             development_only=True),
+    Setting("BLOCKING_WARN_MS", "say when a call blocks gevent's event loop this long (every other request waits "
+            "meanwhile), with the request and the line of your code; `0` turns it off", "`100` (`0` in production)",
+            lambda v: "0" if production(v) else "100", parse_millis, field="blocking_warn_ms", example="100"),
     Setting("ACCESS_LOG", "one log line per request (the health check is never logged)", "`1`", "1", parse_bool,
             field="access_log"),
     Setting("UID", "build arg: the user the container runs as (your `id -u`, so files it writes are yours)",
@@ -259,6 +263,7 @@ class Settings:
     debug_pin: str | None  # None: a new one each start (entrypoint.with_debugger_pin)
     trusted_hosts: tuple[str, ...]
     live_reload: bool
+    blocking_warn_ms: int
     access_log: bool
     preload: Preload
 

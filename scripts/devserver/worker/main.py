@@ -29,6 +29,7 @@ from devserver.log import say
 from devserver.protocol import WorkerWords
 from devserver.settings import SETTINGS_ENV, Settings
 from devserver.worker import appload, imports
+from devserver.worker.blocking import BlockingReport
 from devserver.worker.livereload import LiveReload
 from devserver.worker.server import DrainingServer
 
@@ -69,6 +70,8 @@ def serve(listen_fd: int, control_fd: int) -> int:
     live = LiveReload(app) if settings.live_reload else None
     server = DrainingServer(listener, live or app, access_log=settings.access_log, host=settings.host,
                             health=health)
+    if settings.blocking_warn_ms:
+        BlockingReport(server, Path(os.environ[protocol.ROOT_ENV]), settings.blocking_warn_ms).start()
     tell(WorkerWords.LOADED_OK if problem is None else WorkerWords.LOADED_ERROR)
 
     order = AsyncResult()  # what ends serving: (DRAIN, the successor's channel) or (STOP, None)
