@@ -87,6 +87,9 @@ def parse_error_page(value: str) -> tuple[int, str]:
     return int(status), message
 
 
+MAX_MESSAGE = 1 << 18  # what one read takes from a control socket: IMPORTED and ASSETS lists are long
+
+
 def control_pair() -> tuple[socket.socket, socket.socket]:
     """(parent's end, child's end): message boundaries kept, descriptors can ride along."""
     return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)

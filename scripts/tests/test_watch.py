@@ -286,33 +286,32 @@ def reload_lines(server) -> list[str]:
     return [line for line in server.log().splitlines() if "reloaded in" in line]
 
 
-def test_sed_in_place_save_names_the_saved_file(devserver):
-    server = devserver(ACCESS_LOG="0")
+def save_and_check_the_name(server, save, status: str) -> None:
+    """`save(views, new_text)` sets the route's status; one reload follows, named by the saved file."""
     views = server.project / "kiosk" / "views.py"
-    sed_in_place(views, views.read_text().replace('status="ok"', 'status="sed"'))
-    wait_for(lambda: server.get("/pid").json()["status"] == "sed", 10, message="the saved route")
+    save(views, views.read_text().replace('status="ok"', f'status="{status}"'))
+    wait_for(lambda: server.get("/pid").json()["status"] == status, 10, message="the saved route")
     lines = reload_lines(server)
     assert len(lines) == 1 and lines[0].endswith(": kiosk/views.py changed"), lines
+
+
+def test_sed_in_place_save_names_the_saved_file(devserver):
+    server = devserver(ACCESS_LOG="0")
+    save_and_check_the_name(server, sed_in_place, "sed")
     assert "sedgKmPJm" not in server.log()
 
 
 @pytest.mark.skipif(not shutil.which("sed"), reason="no sed")
 def test_real_sed_in_place_names_the_saved_file(devserver):
-    server = devserver(ACCESS_LOG="0")
-    views = server.project / "kiosk" / "views.py"
-    subprocess.run(["sed", "-i", 's/status="ok"/status="sed"/', str(views)], check=True)
-    wait_for(lambda: server.get("/pid").json()["status"] == "sed", 10, message="the saved route")
-    lines = reload_lines(server)
-    assert len(lines) == 1 and lines[0].endswith(": kiosk/views.py changed"), lines
+    def real_sed(views, _text):
+        subprocess.run(["sed", "-i", 's/status="ok"/status="sed"/', str(views)], check=True)
+
+    save_and_check_the_name(devserver(ACCESS_LOG="0"), real_sed, "sed")
 
 
 def test_jetbrains_safe_write_names_the_saved_file(devserver):
     server = devserver(ACCESS_LOG="0")
-    views = server.project / "kiosk" / "views.py"
-    jetbrains_safe_write(views, views.read_text().replace('status="ok"', 'status="jb"'))
-    wait_for(lambda: server.get("/pid").json()["status"] == "jb", 10, message="the saved route")
-    lines = reload_lines(server)
-    assert len(lines) == 1 and lines[0].endswith(": kiosk/views.py changed"), lines
+    save_and_check_the_name(server, jetbrains_safe_write, "jb")
     assert "___jb_" not in server.log()
 
 

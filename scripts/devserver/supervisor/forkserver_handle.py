@@ -25,7 +25,7 @@ class ForkServerHandle:
     """One fork server process. `ready` once it has preloaded, `dead` once its control socket closed;
     `failure` says which PRELOAD module it could not import."""
 
-    def __init__(self, listener: socket.socket, env: dict[str, str], reaper: Reaper):
+    def __init__(self, listener: socket.socket, env: dict[str, str], reaper: Reaper, learned: list[str] = ()):
         self.listener = listener
         self.env = env
         self.reaper = reaper
@@ -34,7 +34,7 @@ class ForkServerHandle:
         self.dead = threading.Event()  # its control socket closed
         self.settled = threading.Event()  # ready or dead, whichever came first
         self.failure: str | None = None
-        self.learned: list[str] = []  # the learned modules it was asked to preload
+        self.learned = list(learned)  # the learned modules it is asked to preload (listed in env's file)
         self.left_out: dict[str, str] = {}  # those it could not, and why
         self.importing: str | None = None  # the learned module it was importing when last heard of
         self.exit_status: int | None = None

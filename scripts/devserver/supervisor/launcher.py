@@ -58,9 +58,7 @@ class Launcher:
             env[protocol.PRELOAD_LEARNED_ENV] = self.cache.write_list(learned)
         if candidate:
             env[protocol.CANDIDATE_ENV] = "1"
-        forkserver = ForkServerHandle(self.listener, env, self.reaper).start()
-        forkserver.learned = learned
-        return forkserver
+        return ForkServerHandle(self.listener, env, self.reaper, learned).start()
 
     def _retire(self, forkserver: ForkServerHandle | None) -> None:
         """It forks no more, and stays (a child of ours, not an orphan) until its workers have exited."""

@@ -18,8 +18,6 @@ from devserver.protocol import Event, WorkerWords
 from devserver.supervisor.children import STATUS_WAIT, start_child
 from devserver.supervisor.reaper import Reaper
 
-MAX_MESSAGE = 1 << 18  # the largest message a SOCK_SEQPACKET pair carries here (IMPORTED comes in parts)
-
 
 class WorkerHandle:
     """A worker process. Its words become events on the supervisor's queue: (LOADED, handle) when it
@@ -50,7 +48,7 @@ class WorkerHandle:
 
     def _read(self) -> None:
         try:
-            while message := self.control.recv(MAX_MESSAGE):
+            while message := self.control.recv(protocol.MAX_MESSAGE):
                 word, _, rest = message.decode().partition(" ")
                 if word == WorkerWords.IMPORTED:
                     self.imported |= set(rest.split(","))

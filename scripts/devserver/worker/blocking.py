@@ -20,14 +20,14 @@ from gevent import events
 from gevent._monitor import MonitorWarning
 
 from devserver.log import say
-
-INSTALLED_DIRS = {"site-packages", "dist-packages"}
+from devserver.worker import imports
 
 
 class BlockingReport:
     def __init__(self, server, root: Path, threshold_ms: int):
         self.server = server
         self.root = os.path.realpath(root) + os.sep
+        self.project = imports.editable_places(root, ())
         self.threshold_ms = threshold_ms
         self.seen: dict[tuple[str, int], int] = {}  # spot -> times
         self.episode: tuple[int, int] | None = None  # the block being reported: a long one fires each period
@@ -70,9 +70,8 @@ class BlockingReport:
     def users_frame(self, frame):
         """The innermost frame in the project's own code (not installed packages, not the dev server)."""
         while frame is not None:
-            path = os.path.realpath(frame.f_code.co_filename)
-            if path.startswith(self.root) and INSTALLED_DIRS.isdisjoint(Path(path).parts) \
-                    and "devserver" not in Path(path).parts:
+            path = frame.f_code.co_filename
+            if imports.placed(path, self.project) is False and "devserver" not in Path(path).parts:
                 return frame
             frame = frame.f_back
         return None

@@ -17,9 +17,8 @@ from __future__ import annotations
 import itertools
 import re
 
-import gevent
 from gevent.event import Event
-from gevent.queue import Queue
+from gevent.queue import Empty, Queue
 
 from devserver.worker.server import UNLOGGED
 
@@ -117,15 +116,13 @@ class LiveReload:
         try:
             yield f"retry: {RETRY_MS}\nevent: hello\ndata: {self.generation}\n\n".encode()
             while not self.closing.is_set():
-                waiter = gevent.spawn(queue.get)
-                gevent.wait([waiter, self.closing], timeout=HEARTBEAT, count=1)
-                if waiter.ready():
-                    event, data = waiter.value
+                try:
+                    event, data = queue.get(timeout=HEARTBEAT)
+                except Empty:
+                    yield b": still here\n\n"
+                    continue
+                if event is not None:  # None: close() says the worker retires
                     yield f"event: {event}\ndata: {data}\n\n".encode()
-                else:
-                    waiter.kill(block=False)
-                    if not self.closing.is_set():
-                        yield b": still here\n\n"
             yield f"retry: {RETIRING_RETRY_MS}\n\n".encode()  # new code serves in a moment: come back soon
         finally:
             self.streams.discard(queue)
@@ -145,6 +142,8 @@ class LiveReload:
 
     def close(self) -> None:
         self.closing.set()
+        for queue in list(self.streams):
+            queue.put((None, None))  # wakes each stream, which then ends
 
     # -- the script tag in HTML pages --------------------------------------------------------------
     def tag(self, environ) -> bytes:

@@ -81,7 +81,7 @@ def serve(listen_fd: int, control_fd: int) -> int:
     def read_orders() -> None:
         while True:
             try:
-                message, fds, _, _ = socket.recv_fds(control, 1 << 18, 1, socket.MSG_CMSG_CLOEXEC)  # ASSETS: long
+                message, fds, _, _ = socket.recv_fds(control, protocol.MAX_MESSAGE, 1, socket.MSG_CMSG_CLOEXEC)
             except OSError:
                 break
             if not message:
