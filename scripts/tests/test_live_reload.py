@@ -76,6 +76,10 @@ def test_template_edit_reloads_and_stylesheet_edit_keeps_what_was_typed(devserve
     tab.wait_text("Form v0")
     color = "getComputedStyle(document.querySelector('h1')).color"
     wait_for(lambda: tab.evaluate(color) == "rgb(0, 0, 255)", 10, 0.01, "the stylesheet")  # it loads after the text
+    # The page listens once its stream has said hello: an edit before that is not heard (a swap) or
+    # reloads the page (new code).
+    wait_for(lambda: tab.evaluate("document.documentElement.dataset.devserverLive") == "listening", 10, 0.01,
+             "the page listening")
     tab.evaluate("document.getElementById('name').value = 'typed by hand'; window.sameDocument = 'yes'")
     server.edit("kiosk/static/style.css", "rgb(0, 0, 255)", "rgb(255, 0, 0)")
     wait_for(lambda: tab.evaluate(color) == "rgb(255, 0, 0)", 10, 0.01, "the new stylesheet")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import linecache
 import os
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -30,7 +31,9 @@ class BlockingReport:
         self.project = imports.editable_places(root, ())
         self.threshold_ms = threshold_ms
         self.seen: dict[tuple[str, int], int] = {}  # spot -> times
-        self.episode: tuple[int, int] | None = None  # the block being reported: a long one fires each period
+        # The block being reported: a long one fires at each of the monitor's checks (one per threshold),
+        # while a check between two blocks sees the switch and fires nothing.
+        self.episode: tuple[int, float] = (0, 0.0)  # (greenlet, when it last fired)
 
     def start(self) -> None:
         gevent.config.monitor_thread = True
@@ -44,12 +47,12 @@ class BlockingReport:
     def on_event(self, event) -> None:
         if not isinstance(event, events.EventLoopBlocked):
             return
+        now, (greenlet, last) = time.monotonic(), self.episode
+        self.episode = (id(event.greenlet), now)
+        if greenlet == id(event.greenlet) and now - last < 1.5 * self.threshold_ms / 1000:
+            return  # the same block, still going (by now, maybe past the user's line)
         frame = sys._current_frames().get(event.hub.thread_ident) if event.hub is not None else None
         where = self.users_frame(frame)
-        episode = (id(event.greenlet), id(where))
-        if episode == self.episode:
-            return  # the same block, still going
-        self.episode = episode
         spot = (where.f_code.co_filename, where.f_lineno) if where else ("?", 0)
         times = self.seen[spot] = self.seen.get(spot, 0) + 1
         if times & (times - 1):

@@ -36,6 +36,7 @@ PAGE_SCRIPT = b"""(() => {
   let reloading = null;  // a burst of saves: one reload
   const reload = () => { reloading = reloading || setTimeout(() => location.reload(), 50); };
   const handle = (event, data) => {
+    if (event === "hello") document.documentElement.dataset.devserverLive = "listening";
     if (event === "hello" && data !== rendered) location.reload();  // new code serves: now
     else if (event === "reload") reload();
     else if (event === "css") {
