@@ -53,9 +53,8 @@ def stack_url():
         pytest.skip("no working Docker engine (start Docker to run the integration tests)")
     port = free_port()
     env = {**os.environ, "COMPOSE_PROJECT_NAME": f"it-{uuid.uuid4().hex[:12]}", "PORT": str(port)}
-    owner = PROJECT.stat()
-    if owner.st_uid:  # the container runs as the checkout's owner, as you do (root: the image's default user)
-        env.update(UID=str(owner.st_uid), GID=str(owner.st_gid))
+    owner = PROJECT.stat()  # the container runs as the checkout's owner, who can read it (root's may be 0700)
+    env.update(UID=str(owner.st_uid), GID=str(owner.st_gid))
     try:
         for step in (["build", "web"], ["up", "--detach", "--wait", "--wait-timeout", str(HEALTHY_SECONDS), "web"]):
             result = compose(*step, env=env, timeout=BUILD_SECONDS)
