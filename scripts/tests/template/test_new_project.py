@@ -269,7 +269,9 @@ def test_an_untracked_file_in_the_template_is_refused_and_never_copied(tmp_path)
     template = committed_copy_of_this_template(tmp_path / "template")
     secret = "ADMIN_PASSWORD_HASH = 'scrypt:32768:8:1$salt$hash'\n"
     (template / "app" / "local_settings.py").write_text(secret)
-    with open(template / ".git" / "info" / "exclude", "a") as f:
+    exclude = template / git(template, "rev-parse", "--git-path", "info/exclude").strip()
+    exclude.parent.mkdir(exist_ok=True)  # a clone made without git's templates has no .git/info
+    with open(exclude, "a") as f:
         f.write("/instance/\n")
     (template / "instance").mkdir(exist_ok=True)
     (template / "instance" / "app.sqlite").write_bytes(b"SQLite format 3\0")
