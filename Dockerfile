@@ -6,7 +6,7 @@
 # The official image by default; any Python 3.11+ image with venv will do.
 # template-only:begin
 # This template's CI reaches no registry and passes a stand-in built from Debian packages
-# (scripts/ci/build-standin-image.sh).
+# (scripts/ci/official-or-standin.sh).
 # template-only:end
 ARG PYTHON_IMAGE=python:3.13-slim
 

@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 COMPOSE ?= docker compose
+# Every profile's services (prod, and the optional ones), for the targets that stop or build them all.
+ALL_PROFILES = --profile '*'
 
 .DEFAULT_GOAL := help
 .PHONY: help install dev test lint docs up down logs shell build clean
@@ -21,9 +23,10 @@ new: export NEW_NAME = $(call command_line,NAME)
 new: export NEW_DEST = $(call command_line,DEST)
 new: export NEW_PYTHON_VERSION = $(call command_line,PYTHON_VERSION)
 new: export NEW_PORT = $(call command_line,PORT)
-new: install ## start a project from this template: make new NAME=my-shop DEST=../my-shop [PYTHON_VERSION=3.13] [PORT=5000]
+new: export NEW_DATABASE = $(call command_line,DATABASE)
+new: install ## start a project from this template: make new NAME=my-shop DEST=../my-shop [PYTHON_VERSION=3.13] [PORT=5000] [DATABASE=none|postgres]
 	@$(BIN)/python scripts/template/new_project.py --name="$$NEW_NAME" --dest="$$NEW_DEST" \
-		--python-version="$$NEW_PYTHON_VERSION" --port="$$NEW_PORT"
+		--python-version="$$NEW_PYTHON_VERSION" --port="$$NEW_PORT" --database="$$NEW_DATABASE"
 
 bench: install ## measure reload latency and failed requests against the alternatives
 	$(BIN)/pip install -q -r bench/requirements.txt
@@ -53,7 +56,7 @@ up: ## build and start the dev stack in the foreground (Ctrl-C stops it)
 	$(COMPOSE) up --build
 
 down: ## stop and remove the stack
-	$(COMPOSE) --profile prod down --remove-orphans
+	$(COMPOSE) $(ALL_PROFILES) down --remove-orphans
 
 logs: ## follow the dev server's log
 	$(COMPOSE) logs -f web
@@ -62,9 +65,9 @@ shell: ## a shell in the running dev container
 	$(COMPOSE) exec web sh
 
 build: ## build the dev and prod images
-	$(COMPOSE) --profile prod build
+	$(COMPOSE) $(ALL_PROFILES) build
 
 clean: ## remove the stack, its images and volumes, and local caches
-	-$(COMPOSE) --profile prod down --rmi local -v --remove-orphans
+	-$(COMPOSE) $(ALL_PROFILES) down --rmi local -v --remove-orphans
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

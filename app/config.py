@@ -16,3 +16,7 @@ def load_config(app: Flask) -> None:
     if os.environ.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = os.environ["SECRET_KEY"]
     app.config["APP_ENV"] = os.environ.get("APP_ENV", "development")
+    # postgres:begin
+    # Where PostgreSQL is: compose sets it for the web service; in .env for `make dev` and the tests.
+    app.config["DATABASE_URL"] = os.environ.get("DATABASE_URL")
+    # postgres:end

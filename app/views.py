@@ -24,3 +24,35 @@ def testsleep():
         abort(400, "seconds must be between 0 and 300")
     time.sleep(seconds)
     return jsonify(slept=seconds)
+# postgres:begin
+
+
+@bp.get("/db")
+def db():
+    """One query to PostgreSQL (DATABASE_URL), sleeping ?seconds= (default 0) in the server.
+
+    psycopg 3 yields to gevent while it waits: open /testsleep?seconds=5 or /db?seconds=5 in
+    one tab and this page in another, and neither waits for the other.
+    """
+    import psycopg  # here rather than at the top, so this block is the whole of the demo's database code
+
+    url = current_app.config["DATABASE_URL"]
+    if not url:
+        return jsonify(error="no database configured: set DATABASE_URL, e.g. "
+                             "postgresql://app:app@127.0.0.1:5432/app"), 503
+    try:
+        seconds = float(request.args.get("seconds", "0"))
+    except ValueError:
+        abort(400, "seconds must be a number")
+    if not 0 <= seconds <= 60:
+        abort(400, "seconds must be between 0 and 60")
+    try:
+        with psycopg.connect(url, connect_timeout=5) as connection:
+            version = connection.execute("SELECT current_setting('server_version'), pg_sleep(%s)",
+                                         (seconds,)).fetchone()[0]
+    except psycopg.OperationalError as error:
+        first_line = str(error).strip().splitlines()[0]
+        return jsonify(error=f"PostgreSQL is not reachable: {first_line}. With compose, is the db service "
+                             "running (`docker compose ps db`)?"), 503
+    return jsonify(postgres=version, slept=seconds)
+# postgres:end

@@ -23,6 +23,16 @@ ROOT = SCRIPTS_DIR.parent
 README = ROOT / "README.md"
 ENV_EXAMPLE = ROOT / ".env.example"
 TABLE_BEGIN, TABLE_END = "<!-- settings:begin -->", "<!-- settings:end -->"
+# The optional services' settings: a table and a section of .env.example of their own, inside the
+# service's block, which a new project keeps or drops (scripts/template/generated.jinja) with the
+# service's declarations in settings.py.
+SERVICE_TITLES = {"postgres": "PostgreSQL (the `db` service)"}
+SERVICES = [service for service in SERVICE_TITLES if any(s.service == service for s in SETTINGS)]
+IN_TEMPLATE = (ROOT / "copier.yml").is_file()  # block markers are the template's; a project has none
+
+
+def in_block(service: str, text: str, begin: str, end: str) -> str:
+    return f"{begin}{service}:begin{end}\n{text}{begin}{service}:end{end}\n" if IN_TEMPLATE else text
 ENV_HEADER = """\
 # Copy to .env and uncomment what you change: `cp .env.example .env`. Every setting is commented
 # out, so a copy changes nothing. docker compose reads .env by itself; on the host (`make dev`) the
@@ -31,9 +41,22 @@ ENV_HEADER = """\
 """
 
 
-def readme_table() -> str:
-    rows = [f"| `{s.name}` | {s.shown} | {s.doc} |" for s in SETTINGS]
+def settings_of(service: str | None) -> list[Setting]:
+    return [s for s in SETTINGS if s.service == service]
+
+
+def table(settings: list[Setting]) -> str:
+    rows = [f"| `{s.name}` | {s.shown} | {s.doc} |" for s in settings]
     return "\n".join(["| variable | default | what it does |", "|---|---|---|", *rows])
+
+
+def readme_table() -> str:
+    """The dev server's settings, then each optional service's under its title, inside its block."""
+    parts = [table(settings_of(None))]
+    for service in SERVICES:
+        title = SERVICE_TITLES[service]
+        parts.append(in_block(service, f"\n{title}:\n\n{table(settings_of(service))}\n", "<!-- ", " -->"))
+    return "\n".join(parts).rstrip("\n")
 
 
 def shown_value(setting: Setting) -> str:
@@ -41,14 +64,20 @@ def shown_value(setting: Setting) -> str:
     return setting.development_default if setting.example is None else setting.example
 
 
+def env_block(setting: Setting) -> str:
+    example = "" if shown_value(setting) == setting.development_default else "; shown: an example"
+    text = f"{setting.doc}. Default: {setting.shown}{example}"
+    return "\n".join(textwrap.wrap(text, 100, initial_indent="# ", subsequent_indent="# ")
+                     + [f"# {setting.name}={shown_value(setting)}"])
+
+
 def env_example() -> str:
-    blocks = []
-    for s in SETTINGS:
-        example = "" if shown_value(s) == s.development_default else "; shown: an example"
-        text = f"{s.doc}. Default: {s.shown}{example}"
-        blocks.append("\n".join(textwrap.wrap(text, 100, initial_indent="# ", subsequent_indent="# ")
-                                + [f"# {s.name}={shown_value(s)}"]))
-    return ENV_HEADER + "\n" + "\n\n".join(blocks) + "\n"
+    sections = ["\n\n".join(env_block(s) for s in settings_of(None)) + "\n"]
+    for service in SERVICES:
+        title = SERVICE_TITLES[service]
+        blocks = "\n\n".join(env_block(s) for s in settings_of(service))
+        sections.append(in_block(service, f"\n# -- {title} --\n\n{blocks}\n", "# ", ""))
+    return ENV_HEADER + "\n" + "".join(sections)
 
 
 def with_table(readme: str) -> str:

@@ -167,6 +167,7 @@ class Setting:
     example: str | None = None
     to_env: Callable[[object], str] | None = None  # for the settings Flask and Werkzeug read themselves
     development_only: bool = False  # production never reads it (a copied .env may hold anything)
+    service: str | None = None  # an optional compose service's (documented apart, only in projects that have it)
 
     def default_for(self, values: dict) -> str:
         return self.default(values) if callable(self.default) else self.default
@@ -241,6 +242,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GID", "build arg: the container user's group (your `id -g`)", "`1000`", "1000"),
     Setting("PYTHON_IMAGE", "build arg: the base image (any Python 3.11+ image with venv)", "`python:3.13-slim`",
             "python:3.13-slim"),
+    # postgres:begin
+    Setting("DATABASE_URL", "where the app finds PostgreSQL (the demo's `/db` route); compose gives the web service "
+            "its own (`postgresql://app:app@db:5432/app`), so this one is for `make dev` and the tests on the host",
+            "unset", example="postgresql://app:app@127.0.0.1:5432/app", service="postgres"),
+    Setting("DB_PORT", "compose: the host port of the `db` service (on 127.0.0.1 only)", "`5432`", "5432",
+            service="postgres"),
+    Setting("POSTGRES_IMAGE", "compose: the `db` service's image", "`postgres:17`", "postgres:17",
+            service="postgres"),
+    # postgres:end
 )
 VARIABLES = frozenset(s.name for s in SETTINGS)
 

@@ -25,8 +25,8 @@ import copier
 
 TEMPLATE = Path(__file__).resolve().parents[2]
 # copier's question names, as make's variables spell them.
-VARIABLES = {"project_name": "NAME", "python_version": "PYTHON_VERSION", "port": "PORT"}
-USAGE = "make new NAME=my-shop DEST=../my-shop [PYTHON_VERSION=3.13] [PORT=5000]"
+VARIABLES = {"project_name": "NAME", "python_version": "PYTHON_VERSION", "port": "PORT", "database": "DATABASE"}
+USAGE = "make new NAME=my-shop DEST=../my-shop [PYTHON_VERSION=3.13] [PORT=5000] [DATABASE=none|postgres]"
 # Used only when git has no user.name/user.email: the commit is made anyway, and the user told.
 FALLBACK_IDENTITY = ["-c", "user.name=make new", "-c", "user.email=make-new@localhost"]
 
@@ -90,11 +90,13 @@ def check_dest(raw: str) -> Path:
     return dest
 
 
-def answers(name: str, python_version: str, port: str) -> dict:
+def answers(name: str, python_version: str, port: str, database: str) -> dict:
     """make's variables as copier's data; copier.yml validates them, except the port's type."""
     data: dict = {"project_name": name}
     if python_version:
         data["python_version"] = python_version
+    if database:
+        data["database"] = database
     if port:
         if not port.isdigit():
             raise Refused(f"PORT {port!r} is not a number: use 1024-65535, e.g. PORT=8080")
@@ -131,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dest", default="")
     parser.add_argument("--python-version", default="")
     parser.add_argument("--port", default="")
+    parser.add_argument("--database", default="")
     args = parser.parse_args(argv)
     try:
         if not shutil.which("git"):
@@ -139,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         check_template_is_a_clone()
         commit = check_template_is_committed()
         dest = check_dest(args.dest)
-        data = answers(args.name, args.python_version, args.port)
+        data = answers(args.name, args.python_version, args.port, args.database)
         # The commit itself, not "HEAD": copier would copy a working tree changed since the check.
         copier.run_copy(str(TEMPLATE), dest, data=data, defaults=True, quiet=True, vcs_ref=commit)
     except Refused as refused:
@@ -149,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make new: {in_make_words(error)}", file=sys.stderr)
         return 2
     note = first_commit(dest, args.name)
-    print(f"Created {dest} ({args.name}). Start it: cd {dest} && docker compose up")
+    with_database = " (with PostgreSQL: the demo's /db route uses it)" if data.get("database") == "postgres" else ""
+    print(f"Created {dest} ({args.name}){with_database}. Start it: cd {dest} && docker compose up")
     if note:
         print(f"make new: {note}", file=sys.stderr)
     return 0

@@ -52,7 +52,8 @@ def stack_url():
             pytest.fail("no working Docker engine: under CI=true the integration tests must run", pytrace=False)
         pytest.skip("no working Docker engine (start Docker to run the integration tests)")
     port = free_port()
-    env = {**os.environ, "COMPOSE_PROJECT_NAME": f"it-{uuid.uuid4().hex[:12]}", "PORT": str(port)}
+    env = {**os.environ, "COMPOSE_PROJECT_NAME": f"it-{uuid.uuid4().hex[:12]}", "PORT": str(port),
+           "DB_PORT": str(free_port())}  # a database service, if the project has one, beside yours
     owner = PROJECT.stat()  # the container runs as the checkout's owner, who can read it (root's may be 0700)
     env.update(UID=str(owner.st_uid), GID=str(owner.st_gid))
     try:
@@ -63,4 +64,7 @@ def stack_url():
                 raise AssertionError(f"docker compose {step[0]} failed:\n{result.stderr}\n{logs}")
         yield f"http://127.0.0.1:{port}"
     finally:
-        compose("down", "--volumes", "--rmi", "all", "--remove-orphans", "--timeout", "2", env=env)
+        # The image built here goes too, not the ones pulled (a database's): `--rmi all` would take those.
+        built = compose("config", "--images", "web", env=env).stdout.split()
+        compose("--profile", "*", "down", "--volumes", "--remove-orphans", "--timeout", "2", env=env)
+        subprocess.run(["docker", "rmi", "--force", *built], capture_output=True)

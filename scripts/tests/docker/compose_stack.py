@@ -73,7 +73,8 @@ class Stack:
         self.port = port or free_port()
         self.uid = container_uid()
         inherited = {k: v for k, v in os.environ.items() if k not in ("COMPOSE_PROJECT_NAME", "PORT")}
-        self.env = {**inherited, "PROD_PORT": str(free_port()), "UID": str(self.uid), "GID": str(self.uid), **env}
+        self.env = {**inherited, "PROD_PORT": str(free_port()), "DB_PORT": str(free_port()), "UID": str(self.uid),
+                    "GID": str(self.uid), **env}
         if not name:
             self.env["COMPOSE_PROJECT_NAME"] = self.name
         if not port:
@@ -134,6 +135,6 @@ class Stack:
         path.write_text(text.replace(old, new, 1))
 
     def down(self) -> None:
-        self.compose("--profile", "prod", "down", "-v", "--remove-orphans", "-t", "2", check=False)
+        self.compose("--profile", "*", "down", "-v", "--remove-orphans", "-t", "2", check=False)
         for tag in ("dev", "prod"):
             subprocess.run(["docker", "rmi", "-f", f"{self.name}-web:{tag}"], capture_output=True)

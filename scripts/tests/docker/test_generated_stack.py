@@ -1,5 +1,5 @@
-"""A project made with `make new` runs in Docker under its own name and port, and keeps its own
-checks green after its owner changes the demo.
+"""A project made with `make new` (with PostgreSQL) runs in Docker under its own name and port,
+its demo's database route answers, and it keeps its own checks green after its owner changes the demo.
 
 Template scaffolding (left out of the projects it makes, see copier.yml); the rest of the
 check of `make new` is in scripts/tests/template/.
@@ -31,21 +31,26 @@ def made(tmp_path_factory):
         subprocess.run(["git", "-C", str(template), *step], env=GIT_ENV, check=True, capture_output=True)
     name, port = f"shop-{uuid.uuid4().hex[:8]}", free_port()
     result = subprocess.run(["make", "-s", "new", f"VENV={ROOT / '.venv'}", f"NAME={name}",
-                             f"DEST={base / 'made'}", f"PORT={port}"],
+                             f"DEST={base / 'made'}", f"PORT={port}", "DATABASE=postgres"],
                             cwd=template, env=GIT_ENV, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     return base / "made", name, port
 
 
-def test_a_new_project_comes_up_under_its_own_name_and_port(made, tmp_path):
+def test_a_new_project_comes_up_under_its_own_name_and_port_with_its_database(made, tmp_path):
     project, name, port = made
     stack = Stack(tmp_path, source=project, name=name, port=port)
+    stack.write_env(FLASK_APP="app")  # its own demo, as `docker compose up` serves it
     try:
-        stack.up()
+        stack.up()  # no profile to turn on: the db service is part of the project
         labels = stack.inspect()["Config"]["Labels"]
         assert labels["com.docker.compose.project"] == name
         assert stack.inspect()["Config"]["Image"] == f"{name}-web:dev"
-        assert stack.get("/").status_code == 200
+        assert "It works." in stack.get("/").text
+        assert stack.inspect("db")["State"]["Health"]["Status"] == "healthy"
+        answer = stack.get("/db?seconds=0.1")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["postgres"].startswith("17") and answer.json()["slept"] == 0.1
     finally:
         stack.down()
 

@@ -35,6 +35,7 @@ TWINS = twinned_files()
 LEFT_OUT = ["copier.yml", "scripts/template", "scripts/tests/template", "scripts/tests/docker/test_generated_stack.py",
             ".ci", "scripts/ci", "bench"]
 TEMPLATE_ONLY = re.compile(r"(?ms)^[^\n]*template-only:begin.*?template-only:end[^\n]*\n")
+POSTGRES_MARKERS = re.compile(r"(?m)^[^\n]*postgres:(begin|end)[^\n]*\n")
 
 
 def make_new(template: Path, *variables: str, env: dict = GIT_ENV) -> subprocess.CompletedProcess:
@@ -113,6 +114,10 @@ def test_the_answers_go_everywhere_they_belong(shop):
                                           "make new", "bench/") if word in text]
                  for name, text in files.items()}
     assert not {name: words for name, words in leftovers.items() if words}
+    # Without DATABASE=postgres, nothing of the database in what the user reads and runs.
+    database = {name: [word for word in ("postgres", "psycopg[", "DATABASE_URL", "db-data", "`/db`") if word in text]
+                for name, text in files.items() if not name.startswith(("scripts/", "tests/"))}
+    assert not {name: words for name, words in database.items() if words}
 
 
 def test_the_templates_scaffolding_is_left_out(shop, template):
@@ -151,11 +156,43 @@ def test_its_dev_server_serves_it(shop):
 
 def test_rendering_with_this_templates_answers_gives_its_files_back(tmp_path):
     """The twins change only what they must: a drift between a file and its twin shows here."""
-    copier.run_copy(str(ROOT), tmp_path / "same", data={"project_name": "flask-gevent"}, defaults=True, quiet=True,
-                    vcs_ref="HEAD")
-    assert len(TWINS) == 8, TWINS
+    copier.run_copy(str(ROOT), tmp_path / "same", data={"project_name": "flask-gevent", "database": "postgres"},
+                    defaults=True, quiet=True, vcs_ref="HEAD")
+    assert len(TWINS) == 11, TWINS
     for name in TWINS:
-        assert (tmp_path / "same" / name).read_text() == TEMPLATE_ONLY.sub("", (ROOT / name).read_text()), name
+        expected = TEMPLATE_ONLY.sub("", POSTGRES_MARKERS.sub("", (ROOT / name).read_text()))
+        assert (tmp_path / "same" / name).read_text() == expected, name
+
+
+def test_with_database_postgres_the_db_service_is_always_on_and_the_demo_uses_it(tmp_path, template):
+    result = make_new(template, "NAME=shop", f"DEST={tmp_path / 'p'}", "DATABASE=postgres")
+    assert result.returncode == 0, result.stderr
+    assert "with PostgreSQL" in result.stdout
+    files = text_files(tmp_path / "p")
+    compose = files["docker-compose.yml"]
+    assert "\n  db:\n" in compose and "profiles: [postgres]" not in compose and "required: false  # here" not in compose
+    assert "condition: service_healthy" in compose and "DATABASE_URL: postgresql://app:app@db:5432/app" in compose
+    assert "\nvolumes:\n  db-data:\n" in compose
+    assert "psycopg[binary]==" in files["requirements.txt"] and "psycopg-binary==" in files["requirements.txt"]
+    assert '@bp.get("/db")' in files["app/views.py"] and "DATABASE_URL" in files["app/config.py"]
+    assert "# DATABASE_URL=postgresql://app:app@127.0.0.1:5432/app" in files[".env.example"]
+    assert not {name for name, text in files.items() if "postgres:begin" in text or "postgres:end" in text}
+    lint = subprocess.run([ROOT / ".venv" / "bin" / "ruff", "check", "."], cwd=tmp_path / "p", capture_output=True,
+                          text=True)
+    assert lint.returncode == 0, lint.stdout
+
+
+def test_without_a_database_its_code_passes_lint(shop):
+    """The demo without its database block: no import or name left dangling."""
+    lint = subprocess.run([ROOT / ".venv" / "bin" / "ruff", "check", "."], cwd=shop, capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout
+
+
+def test_a_database_other_than_none_or_postgres_is_refused(tmp_path, template):
+    result = make_new(template, "NAME=shop", f"DEST={tmp_path / 'p'}", "DATABASE=mysql")
+    assert result.returncode == 2
+    assert result.stderr.startswith("make new: DATABASE: 'mysql' is not in"), result.stderr
+    assert not (tmp_path / "p").exists()
 
 
 def test_left_out_blocks_leave_no_gap(shop):
