@@ -8,6 +8,7 @@ host port are new for each test session.
 Without a Docker engine these tests skip; under CI=true that is a failure instead.
 """
 
+import json
 import os
 import socket
 import subprocess
@@ -65,6 +66,8 @@ def stack_url():
         yield f"http://127.0.0.1:{port}"
     finally:
         # The image built here goes too, not the ones pulled (a database's): `--rmi all` would take those.
-        built = compose("config", "--images", "web", env=env).stdout.split()
+        config = compose("config", "--format", "json", env=env).stdout
+        built = json.loads(config)["services"]["web"]["image"] if config else None
         compose("--profile", "*", "down", "--volumes", "--remove-orphans", "--timeout", "2", env=env)
-        subprocess.run(["docker", "rmi", "--force", *built], capture_output=True)
+        if built:
+            subprocess.run(["docker", "rmi", "--force", built], capture_output=True)

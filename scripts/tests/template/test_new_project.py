@@ -118,6 +118,7 @@ def test_the_answers_go_everywhere_they_belong(shop):
     database = {name: [word for word in ("postgres", "psycopg[", "DATABASE_URL", "db-data", "`/db`") if word in text]
                 for name, text in files.items() if not name.startswith(("scripts/", "tests/"))}
     assert not {name: words for name, words in database.items() if words}
+    assert not (shop / "scripts" / "tests" / "docker" / "test_postgres_stack.py").exists()
 
 
 def test_the_templates_scaffolding_is_left_out(shop, template):
@@ -177,6 +178,7 @@ def test_with_database_postgres_the_db_service_is_always_on_and_the_demo_uses_it
     assert '@bp.get("/db")' in files["app/views.py"] and "DATABASE_URL" in files["app/config.py"]
     assert "# DATABASE_URL=postgresql://app:app@127.0.0.1:5432/app" in files[".env.example"]
     assert not {name for name, text in files.items() if "postgres:begin" in text or "postgres:end" in text}
+    assert "scripts/tests/docker/test_postgres_stack.py" in files
     lint = subprocess.run([ROOT / ".venv" / "bin" / "ruff", "check", "."], cwd=tmp_path / "p", capture_output=True,
                           text=True)
     assert lint.returncode == 0, lint.stdout
