@@ -33,9 +33,12 @@ bench: install ## measure reload latency and failed requests against the alterna
 	$(BIN)/python bench/reload.py
 # template-only:end
 
+# installed-from/: what the environment was installed from, so the dev server installs a changed
+# requirements file while `make dev` runs (LIVE_INSTALL), as it does in the container.
 $(VENV)/.installed: requirements.txt requirements-test.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -r requirements-dev.txt
+	mkdir -p $(VENV)/installed-from && cp requirements.txt requirements-test.txt requirements-dev.txt $(VENV)/installed-from/
 	touch $@
 
 install: $(VENV)/.installed ## create .venv with the pinned dependencies

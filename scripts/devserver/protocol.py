@@ -61,7 +61,8 @@ class Event:
     """What the supervisor's loop handles, one method `on_<event>` each."""
 
     CHANGE = "change"  # watched files changed (the paths): start a new generation
-    DEPS = "deps"  # requirements or installed packages changed: rebuild the fork server, then reload
+    DEPS = "deps"  # requirements or installed packages changed: install, or rebuild the fork server and reload
+    INSTALLED = "installed"  # a live install ended (installer.Installed): reload once, or say why not
     ASSETS = "assets"  # templates or static files changed (the paths): tell the serving workers (live reload)
     LOADED = "loaded"  # a worker has loaded (the worker)
     GONE = "gone"  # a worker has exited, its status known (the worker)

@@ -235,6 +235,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BLOCKING_WARN_MS", "say when a call blocks gevent's event loop this long (every other request waits "
             "meanwhile), with the request and the line of your code; `0` turns it off", "`100` (`0` in production)",
             lambda v: "0" if production(v) else "100", parse_millis, field="blocking_warn_ms", example="100"),
+    Setting("LIVE_INSTALL", "a saved change to a requirements file is installed into the running environment (uv, "
+            "else pip), then the app reloads once; at start, what changed since the image was built is installed",
+            "`1` (always `0` in production)", "1", parse_bool, field="live_install", development_only=True),
     Setting("ACCESS_LOG", "one log line per request (the health check is never logged)", "`1`", "1", parse_bool,
             field="access_log"),
     Setting("UID", "build arg: the user the container runs as (your `id -u`, so files it writes are yours)",
@@ -274,6 +277,7 @@ class Settings:
     trusted_hosts: tuple[str, ...]
     live_reload: bool
     blocking_warn_ms: int
+    live_install: bool
     access_log: bool
     preload: Preload
 
@@ -333,7 +337,7 @@ def policy(values: dict, env) -> list[str]:
     """What production demands, whatever was set: no debugger, a secret key, no reload."""
     if values["app_env"] != "production":
         return []
-    values["reload"] = values["live_reload"] = False  # whatever a copied development .env says
+    values["reload"] = values["live_reload"] = values["live_install"] = False  # whatever a copied .env says
     errors = []
     if values["debug"]:
         errors.append("FLASK_DEBUG is on with APP_ENV=production: refusing to start, the debugger runs any code "

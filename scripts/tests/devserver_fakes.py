@@ -106,11 +106,24 @@ class FakeLauncher:
         pass
 
 
-def make_supervisor(root: Path = APPS, **env: str) -> Supervisor:
+class FakeInstaller:
+    """Counts the installs asked for; `running` as the test says."""
+
+    def __init__(self):
+        self.requests = 0
+        self.running = False
+
+    def request(self) -> None:
+        self.requests += 1
+        self.running = True
+
+
+def make_supervisor(root: Path = APPS, installer: FakeInstaller | None = None, **env: str) -> Supervisor:
     """A supervisor on fakes, with the settings `env` gives (FLASK_APP=kiosk unless said), not yet running."""
     settings = load_settings({"FLASK_APP": "kiosk", **env}, cwd=root)
     events: SimpleQueue = SimpleQueue()
-    supervisor = Supervisor(settings, socket.socket(), launcher=FakeLauncher(events), events=events)
+    supervisor = Supervisor(settings, socket.socket(), launcher=FakeLauncher(events), events=events,
+                            installer=installer)
     supervisor.root = root
     return supervisor
 

@@ -91,8 +91,10 @@ class DevServer:
         self.port = int(env.pop("PORT", 0)) or free_port()
         self.marker = uuid.uuid4().hex
         inherited = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
+        # LIVE_INSTALL=0: these servers run in the tests' own environment, which no test may install into
+        # (the live installs are tested in the dev container: docker/test_live_install.py).
         self.env = {**inherited, "PORT": str(self.port), "DEVSERVER_TEST_ID": self.marker,
-                    "PYTHONUNBUFFERED": "1", "FLASK_APP": "kiosk", **env}
+                    "PYTHONUNBUFFERED": "1", "FLASK_APP": "kiosk", "LIVE_INSTALL": "0", **env}
         # Beside the project, not in it: a test may delete the whole project directory.
         self.log_path = project.with_name(f"{project.name}.{self.port}.log")
         self.process: subprocess.Popen | None = None

@@ -12,7 +12,9 @@ import pytest
 
 from devserver import protocol
 from devserver.protocol import Event, WorkerWords
-from devserver_fakes import APPS, KILL, handle, make_supervisor
+from devserver.supervisor.installer import Installed
+from devserver.supervisor.watcher import site_packages
+from devserver_fakes import APPS, KILL, FakeInstaller, handle, make_supervisor
 
 
 @pytest.fixture
@@ -137,3 +139,51 @@ def test_stopping_drains_every_worker_and_exits_0(sup):
     worker = serving(sup)
     sup.shutdown("SIGTERM")
     assert worker.words[-1] == WorkerWords.STOP and sup.exit_code == 0 and not sup.retiring
+
+
+# -- requirements: installed live, then one reload ------------------------------------------------
+
+@pytest.fixture
+def installing():
+    supervisor = make_supervisor(installer=FakeInstaller())
+    supervisor.start_generation("start")
+    yield supervisor
+    supervisor.listener.close()
+
+
+def test_a_requirements_change_is_installed_while_the_old_workers_serve(installing, capsys):
+    worker = serving(installing)
+    handle(installing, (Event.DEPS, {str(APPS / "requirements.txt")}))
+    assert installing.installer.requests == 1
+    assert installing.pending == [] and installing.current == [worker] and installing.launcher.rebuilt == []
+    assert "requirements.txt changed: installing (the app keeps serving meanwhile)" in capsys.readouterr().err
+
+
+def test_the_installs_own_changes_to_site_packages_reload_nothing(installing):
+    serving(installing)
+    handle(installing, (Event.DEPS, {str(APPS / "requirements.txt")}))
+    new_package = str(site_packages()[0] / "humanize-4.17.0.dist-info")
+    handle(installing, (Event.DEPS, {new_package}))  # during the install
+    installing.installer.running = False
+    handle(installing, (Event.INSTALLED, Installed(["requirements.txt"], added=["humanize==4.17.0"], tool="uv")))
+    handle(installing, (Event.DEPS, {new_package}))  # heard after its end: the listing is what INSTALLED saw
+    assert installing.launcher.rebuilt == ["installed humanize==4.17.0"]
+    assert len(installing.pending) == 1 and installing.pending_cause == "installed humanize==4.17.0"
+
+
+def test_a_failed_install_reloads_nothing_and_says_so_once(installing, capsys):
+    worker = serving(installing)
+    capsys.readouterr()
+    handle(installing, (Event.INSTALLED, Installed(["requirements.txt"], ok=False, tool="uv", seconds=0.2,
+                                                   error="No solution found when resolving dependencies")))
+    assert installing.pending == [] and installing.current == [worker] and installing.launcher.rebuilt == []
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == ("[devserver] error: could not install requirements.txt (uv, 0.2 s): No solution found when "
+                    "resolving dependencies. The app keeps running on the packages it had: fix requirements.txt "
+                    "and save")
+
+
+def test_without_live_installs_a_requirements_change_rebuilds_the_fork_server(sup):
+    serving(sup)
+    handle(sup, (Event.DEPS, {str(APPS / "requirements.txt")}))
+    assert sup.launcher.rebuilt == ["requirements.txt changed"] and len(sup.pending) == 1

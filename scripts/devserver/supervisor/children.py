@@ -1,4 +1,5 @@
-"""Starting a child process of the supervisor (a spawned worker, the fork server), and hearing how it ended.
+"""Starting a child process of the supervisor (a spawned worker, the fork server, an installer), and
+hearing how it ended.
 
 A child gets the listening socket and its end of a control socket (their numbers in its
 environment), leads a session of its own, and is registered with the reaper together with
@@ -11,9 +12,11 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from devserver import protocol
+from devserver.processes import read_status
 from devserver.supervisor.reaper import Reaper
 
 SCRIPTS_DIR = str(Path(__file__).resolve().parents[2])
@@ -46,3 +49,23 @@ def start_child(module: str, listener: socket.socket, control: socket.socket, en
     # The reaper collects every child (the supervisor may be PID 1), so Popen must not wait for this one.
     process.returncode = 0
     return process.pid, status_r
+
+
+def run_command(argv: list[str], reaper: Reaper, timeout: float) -> tuple[int | None, str]:
+    """Run a command to its end (an installer) and return its exit status (None: killed at `timeout`, or
+    unknown) and its output, stdout and stderr together. Not subprocess.run: the reaper reaps it."""
+    status_r, status_w = os.pipe()
+    with reaper.starting_child() as register:
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   start_new_session=True, text=True, errors="replace")
+        register(process.pid, status_w)
+    process.returncode = 0  # see start_child: the reaper, not Popen, collects it
+    deadline = time.monotonic() + timeout
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)
+        output, _ = process.communicate()
+        os.close(status_r)
+        return None, output
+    return read_status(status_r, max(STATUS_WAIT, deadline - time.monotonic())), output

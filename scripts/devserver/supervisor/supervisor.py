@@ -4,7 +4,9 @@ It is not monkey-patched and never imports the user's app, so nothing the app
 does can take it down. One loop reads one queue of events, in order (protocol.Event):
 
   CHANGE  -> start a new generation of workers (the current one keeps serving)
-  DEPS    -> a requirements file or an installed package changed: rebuild the fork server, then reload
+  DEPS    -> a requirements file changed: install it (installer.py), the workers serving meanwhile;
+             an installed package changed: rebuild the fork server, then reload
+  INSTALLED -> an install ended: rebuild the fork server and reload once, or say why not
   LOADED  -> when the whole new generation has loaded: old ones DRAIN, new ones SERVE
   GONE    -> a retired worker finished; a serving one crashed (restart, with back-off)
   SIGNAL  -> TERM/INT: drain everything and exit 0; HUP: reload now
@@ -28,10 +30,17 @@ from devserver.log import say
 from devserver.processes import describe_exit
 from devserver.protocol import Event, WorkerWords
 from devserver.settings import Settings
+from devserver.supervisor.installer import Installed, Installer, recorded_files, stale_files
 from devserver.supervisor.launcher import Launcher
 from devserver.supervisor.preload_cache import PreloadCache, cache_file
 from devserver.supervisor.reaper import Reaper
-from devserver.supervisor.watcher import DependencyWatcher, Watcher
+from devserver.supervisor.watcher import (
+    DependencyWatcher,
+    Watcher,
+    is_requirements,
+    site_packages,
+    site_packages_listing,
+)
 from devserver.supervisor.worker_handle import WorkerHandle
 
 TICK = 0.25  # seconds between housekeeping rounds (orphans, deadlines) when nothing happens
@@ -48,7 +57,8 @@ class Supervisor:
     """The loop and the generations of workers. Built with its collaborators (see `supervise`), so the
     generation logic runs in a test with a launcher of its own and no process."""
 
-    def __init__(self, settings: Settings, listener: socket.socket, launcher: Launcher, events: SimpleQueue):
+    def __init__(self, settings: Settings, listener: socket.socket, launcher: Launcher, events: SimpleQueue,
+                 installer: Installer | None = None):
         self.settings = settings
         self.root = Path.cwd()  # kept: the directory may be deleted while we run
         self.listener = listener
@@ -69,6 +79,8 @@ class Supervisor:
         self.first_unserved_change = float("inf")
         self.exit_code: int | None = None
         self.watchers: list[Watcher] = []
+        self.installer = installer  # None: requirements changes are not installed (LIVE_INSTALL=0, production)
+        self.site_packages = site_packages_listing()  # as the fork server last saw it
 
     # -- the loop -----------------------------------------------------------------------
     def run(self) -> int:
@@ -82,13 +94,15 @@ class Supervisor:
                                          if self.settings.live_reload else None,
                                          templates_reload_themselves=self.settings.templates_auto_reload,
                                          force_polling=self.settings.force_polling, shown=self.shown))
-            if self.launcher.preload:
+            if self.launcher.preload or self.installer:
                 self.watchers.append(DependencyWatcher(lambda paths: self.events.put((Event.DEPS, paths)),
                                                        force_polling=self.settings.force_polling))
             for watcher in self.watchers:
                 watcher.start()
             say(f"watching {', '.join(self.shown(p) for p in self.settings.reload_paths)} for changes "
                 f"(workers start as a {self.launcher.mode})")
+        if self.installer:
+            self.install_at_start()
         self.launcher.start()
         self.start_generation("start")
         while self.exit_code is None:
@@ -137,8 +151,51 @@ class Supervisor:
 
     def on_deps(self, paths: set[str]) -> None:
         names = sorted(self.shown(p) for p in paths)
+        if self.installer and any(is_requirements(p) for p in paths):
+            if not self.installer.running:
+                say(f"{', '.join(n for n in names if is_requirements(n))} changed: installing "
+                    "(the app keeps serving meanwhile)")
+            return self.installer.request()
+        if self.installer and self.installer.running:
+            return  # the install's own changes to site-packages: its end (INSTALLED) decides
+        listing = site_packages_listing()
+        project_files = [p for p in paths if not p.startswith(tuple(str(d) for d in site_packages()))]
+        if listing == self.site_packages and not project_files:
+            return  # an install's own changes, heard after its end: nothing new
+        self.site_packages = listing
         self.launcher.rebuild(f"{', '.join(names[:3])} changed", dependencies_changed=True)
         self.start_generation("dependencies changed")
+
+    def on_installed(self, result: Installed) -> None:
+        files = ", ".join(result.files)
+        if not result.ok:
+            return say(f"error: could not install {files} ({result.tool}, {result.seconds:.1f} s): {result.error}. "
+                       f"The app keeps running on the packages it had: fix {files} and save")
+        if not result.files:
+            return say("the requirements files are as installed: nothing to install")
+        if not result.added:
+            return say(f"{files}: nothing new to install ({result.tool}, {result.seconds:.1f} s)")
+        added = ", ".join(result.added)
+        say(f"installed {added} in {result.seconds:.1f} s ({result.tool})")
+        self.site_packages = site_packages_listing()
+        self.launcher.rebuild(f"installed {added}", dependencies_changed=True)
+        self.start_generation(f"installed {added}")
+
+    def install_at_start(self) -> None:
+        """Before the first worker: what changed in the requirements since this environment was made (an
+        image built before the change) is installed, so a plain `docker compose up` never serves it stale."""
+        stale = stale_files(self.root)
+        if not stale:
+            return
+        rebuild = " (`docker compose up --build` bakes it into the image)" if os.environ.get("PUBLIC_URL") else ""
+        say(f"{', '.join(stale)} changed since this environment was installed: installing before the app "
+            f"starts{rebuild}")
+        result = self.installer.install_now()
+        if result.ok:
+            say(f"installed {', '.join(result.added) or 'nothing new'} in {result.seconds:.1f} s ({result.tool})")
+            self.site_packages = site_packages_listing()
+        else:
+            self.on_installed(result)
 
     def on_signal(self, signum: int) -> None:
         if signum == signal.SIGHUP:
@@ -320,7 +377,10 @@ class Supervisor:
 def supervise(settings: Settings, listener: socket.socket) -> int:
     """Build the supervisor and what it works with, run it; returns the exit status."""
     events: SimpleQueue = SimpleQueue()
-    launcher = Launcher(listener, settings.worker_env(), events, Reaper().start(),
+    reaper = Reaper().start()
+    launcher = Launcher(listener, settings.worker_env(), events, reaper,
                         preload=settings.preload.enabled, preload_modules=settings.preload.modules,
                         cache=None if settings.production else PreloadCache(cache_file(Path.cwd())).load())
-    return Supervisor(settings, listener, launcher, events).run()
+    installer = Installer(Path.cwd(), reaper, lambda result: events.put((Event.INSTALLED, result))) \
+        if settings.live_install and recorded_files() else None
+    return Supervisor(settings, listener, launcher, events, installer).run()

@@ -117,12 +117,27 @@ def saved_files(changes: set[tuple[Change, str]], exists: Callable[[str], bool] 
 STEP_MS = 20
 
 
+def is_requirements(path: str) -> bool:
+    name = Path(path).name
+    return name.startswith("requirements") and name.endswith(".txt")
+
+
+def site_packages() -> list[Path]:
+    return sorted({Path(sysconfig.get_path(key)) for key in ("purelib", "platlib")})
+
+
+def site_packages_listing() -> frozenset[str]:
+    """What is installed, as the top level of site-packages names it (a version is in each dist-info name)."""
+    return frozenset(entry.name for directory in site_packages() if directory.is_dir()
+                     for entry in os.scandir(directory))
+
+
 class DependencyFilter(DefaultFilter):
     """Requirements files in the project, and packages appearing or going in site-packages."""
 
     def __call__(self, change, path: str) -> bool:
         name = Path(path).name
-        return (name.startswith("requirements") and name.endswith(".txt")) or name in ("pyproject.toml", "setup.cfg") \
+        return is_requirements(path) or name in ("pyproject.toml", "setup.cfg") \
             or name.endswith((".dist-info", ".egg-info", ".pth"))
 
 
@@ -237,7 +252,7 @@ class DependencyWatcher(Watcher):
     recursive = False
 
     def __init__(self, on_change: Callable[[set[str]], None], *, force_polling: bool | None):
-        paths = {Path.cwd()} | {Path(sysconfig.get_path(key)) for key in ("purelib", "platlib")}
+        paths = {Path.cwd(), *site_packages()}
         super().__init__(sorted(p for p in paths if p.is_dir()), on_change, templates_reload_themselves=False,
                          force_polling=force_polling, step_ms=200)
         self.name = "dependency-watcher"

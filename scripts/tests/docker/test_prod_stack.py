@@ -41,6 +41,16 @@ def test_prod_root_filesystem_is_read_only(prod):
     assert subprocess.run(["docker", "exec", prod.container("prod"), "touch", "/tmp/x"]).returncode == 0
 
 
+def test_prod_holds_no_dev_tools(prod):
+    """No tests, linter, debugger, installer or git in the production image, and nothing it may rewrite."""
+    found = subprocess.run(["docker", "exec", prod.container("prod"), "sh", "-c",
+                            "for tool in pytest ruff uv git; do command -v $tool; done; "
+                            "python -c 'import debugpy' 2>/dev/null && echo debugpy; "
+                            "test -w /opt/venv/bin && echo writable-venv; true"],
+                           capture_output=True, text=True)
+    assert found.returncode == 0 and found.stdout == "", found.stdout + found.stderr
+
+
 def test_prod_refuses_to_start_without_a_secret_key(new_stack):
     s = new_stack(SECRET_KEY="")
     result = s.compose("--profile", "prod", "up", "--build", "--abort-on-container-exit", "--exit-code-from",

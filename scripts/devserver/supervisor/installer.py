@@ -1,0 +1,157 @@
+"""Live installs: a changed requirements file is installed into the environment the workers run in.
+
+The environment records what it was installed from: copies of the requirement files in
+`<venv>/installed-from/` (the dev image's build and `make install` put them there). A file of the
+project that differs from its copy is installed with uv (pip where there is no uv) into this very
+environment, in a thread, while the old workers keep serving; the supervisor hears the outcome as
+one event (Event.INSTALLED) and reloads once, or says why not. Nothing is uninstalled: a line
+removed from a file leaves its package in place, which breaks nothing.
+
+Why by hand: no installer watches a requirements file, and compose's `develop.watch` rebuild
+replaces the whole container (seconds, a gap in serving) where installing one package takes less.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import re
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devserver.supervisor.children import run_command
+from devserver.supervisor.reaper import Reaper
+
+RECORD_DIR = "installed-from"  # in the environment's prefix: the requirement files it was installed from
+INSTALL_TIMEOUT = 900.0  # seconds: a build from source on a slow network, at most
+UV_CHANGE = re.compile(r"^ ([+-~]) (\S+)$", re.M)  # uv's " + humanize==4.17.0" lines
+PIP_INSTALLED = re.compile(r"^Successfully installed (.+)$", re.M)
+
+
+@dataclass
+class Installed:
+    """How an install went: `ok`, what was added or upgraded (`name==version`), the installer's error."""
+
+    files: list[str]
+    ok: bool = True
+    added: list[str] = field(default_factory=list)
+    error: str = ""
+    seconds: float = 0.0
+    tool: str = ""
+
+
+def record_dir(prefix: str = sys.prefix) -> Path:
+    return Path(prefix) / RECORD_DIR
+
+
+def recorded_files(prefix: str = sys.prefix) -> list[str]:
+    """The requirement files this environment was installed from; none: it is not ours to install into."""
+    directory = record_dir(prefix)
+    return sorted(p.name for p in directory.iterdir() if p.is_file()) if directory.is_dir() else []
+
+
+def stale_files(project: Path, prefix: str = sys.prefix) -> list[str]:
+    """The recorded files that differ in the project now (a file deleted there is not installed)."""
+    return [name for name in recorded_files(prefix)
+            if (project / name).is_file() and not filecmp.cmp(project / name, record_dir(prefix) / name, shallow=False)]
+
+
+def install_command(files: list[Path]) -> tuple[str, list[str]]:
+    """uv when it is there (the dev image has it), else this environment's own pip."""
+    requirements = [arg for f in files for arg in ("-r", str(f))]
+    uv = shutil.which("uv")
+    if uv:
+        return "uv", [uv, "pip", "install", "--python", sys.executable, *requirements]
+    return "pip", [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", *requirements]
+
+
+def added_packages(tool: str, output: str) -> list[str]:
+    if tool == "uv":
+        return [spec for sign, spec in UV_CHANGE.findall(output) if sign != "-"]
+    match = PIP_INSTALLED.search(output)  # "Successfully installed humanize-4.17.0 zope.event-6.2"
+    return ["==".join(item.rpartition("-")[::2]) for item in match[1].split()] if match else []
+
+
+def installer_error(output: str) -> str:
+    """The installer's own words, on one line: from uv's `error:` on, or pip's `ERROR:` lines."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    start = next((i for i, line in enumerate(lines) if line.lower().startswith("error:")), None)
+    chosen = lines[start:] if start is not None else lines[-3:]
+    if start is not None and chosen[0].startswith("ERROR:"):  # pip: its ERROR lines only
+        chosen = [line for line in chosen if line.startswith("ERROR:")]
+    first, *rest = [re.sub(r"^(error|ERROR|cause|hint):\s*", "", line) for line in chosen] or [""]
+    text = first + (": " + " ".join(rest) if rest else "")
+    return text[:600].rstrip(".") + ("…" if len(text) > 600 else "")
+
+
+def install(project: Path, reaper: Reaper, prefix: str = sys.prefix) -> Installed:
+    """Install the recorded files as the project has them now, all together (one resolution), into this
+    environment; on success, record them as installed. `files` of the outcome: those that had changed."""
+    changed = stale_files(project, prefix)
+    files = [project / name for name in recorded_files(prefix) if (project / name).is_file()]
+    if not changed:
+        return Installed(changed)
+    tool, argv = install_command(files)
+    start = time.monotonic()
+    status, output = run_command(argv, reaper, INSTALL_TIMEOUT)
+    result = Installed(changed, tool=tool, seconds=time.monotonic() - start)
+    if status != 0:
+        result.ok = False
+        result.error = (installer_error(output) or f"{tool} exited with {status}") if status is not None \
+            else f"{tool} took longer than {INSTALL_TIMEOUT:.0f} s and was stopped"
+        return result
+    result.added = added_packages(tool, output)
+    for path in files:
+        shutil.copyfile(path, record_dir(prefix) / path.name)
+    return result
+
+
+class Installer:
+    """Runs installs one at a time in a thread; a change during an install means one more after it.
+
+    `done(Installed)` is called from the thread once the files are quiet: one outcome for a burst
+    of saves, the packages added by every run in it.
+    """
+
+    def __init__(self, project: Path, reaper: Reaper, done: Callable[[Installed], None]):
+        self.project = project
+        self.reaper = reaper
+        self.done = done
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+        self.again = False
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None
+
+    def request(self) -> None:
+        with self.lock:
+            if self.thread is not None:
+                self.again = True
+                return
+            self.thread = threading.Thread(target=self._run, name="installer", daemon=True)
+            self.thread.start()
+
+    def install_now(self) -> Installed:
+        """Install in the caller's thread (at start, before any worker)."""
+        return install(self.project, self.reaper)
+
+    def _run(self) -> None:
+        added: list[str] = []
+        files: list[str] = []
+        while True:
+            result = install(self.project, self.reaper)
+            added += result.added
+            files += [name for name in result.files if name not in files]
+            with self.lock:
+                if not self.again:
+                    self.thread = None
+                    break
+                self.again = False
+        result.added, result.files = added, files
+        self.done(result)
