@@ -1,7 +1,10 @@
 # Two targets from one base:
-#   dev  - the supervisor with reload; the source comes from a bind mount (docker-compose.yml)
-#   prod - the same gevent workers, several processes, no reload, no debugger, source baked in
-# `docker build .` gives prod (the last stage): the safe default.
+#   dev  - the supervisor with reload; the source comes from a bind mount (docker-compose.yml);
+#          uv, the tests, the linter, the debugger and git, in a virtualenv the container user owns
+#   prod - the same gevent workers, several processes, no reload, no debugger, source baked in,
+#          the app's dependencies only
+# uv and deps are build steps, in stages of their own so each target takes only what it needs. Builds need BuildKit (cache mounts): `docker compose build` has it, as has
+# `docker build` with buildx (Docker 23+). `docker build .` gives prod (the last stage): the safe default.
 
 # The official image by default; any Python 3.11+ image with venv will do.
 # template-only:begin
@@ -51,24 +54,14 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     python -m venv /opt/uv && /opt/uv/bin/pip install -q "uv==${UV_VERSION}"
 
 
-# The app's dependencies, in a layer of their own, before any source: a source-only change
-# rebuilds in seconds. A virtualenv keeps them apart from the system Python (the stand-in base
-# image is Debian's); --seed puts pip in it, for `pip install` by hand in the dev container.
-# installed-from/ keeps the requirement files installed: the dev server compares them with
-# yours at start and installs what changed (scripts/devserver/supervisor/installer.py).
+# The app's dependencies for production, in a layer of their own, before any source: a
+# source-only change rebuilds in seconds. A virtualenv keeps them apart from the system Python
+# (the stand-in base image is Debian's).
 FROM uv AS deps
-COPY requirements.txt /tmp/installed-from/requirements.txt
+COPY requirements.txt /tmp/requirements.txt
 RUN --mount=type=cache,target=/root/.cache/uv \
-    /opt/uv/bin/uv venv -q --seed /opt/venv \
-    && /opt/uv/bin/uv pip install -q --python /opt/venv/bin/python -r /tmp/installed-from/requirements.txt \
-    && mv /tmp/installed-from /opt/venv/installed-from
-
-
-# ... and for development, the tests, the linter and the debugger too.
-FROM deps AS dev-deps
-COPY requirements-test.txt /opt/venv/installed-from/requirements-test.txt
-RUN --mount=type=cache,target=/root/.cache/uv \
-    /opt/uv/bin/uv pip install -q --python /opt/venv/bin/python -r /opt/venv/installed-from/requirements-test.txt
+    /opt/uv/bin/uv venv -q /opt/venv \
+    && /opt/uv/bin/uv pip install -q --python /opt/venv/bin/python -r /tmp/requirements.txt
 
 
 FROM base AS dev
@@ -80,14 +73,24 @@ RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
     --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
     rm -f /etc/apt/apt.conf.d/docker-clean \
     && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends git >/dev/null
-# uv, for the live installs: a requirements change is installed into the running container.
+# uv, for the builds below and for the live installs: a requirements change is installed into
+# the running container (scripts/devserver/supervisor/installer.py).
 COPY --from=uv /opt/uv /opt/uv
 RUN ln -s /opt/uv/bin/uv /usr/local/bin/uv
-# The virtualenv belongs to the container user here, so that install (and `pip install` by hand)
-# can write to it; the tests run in here too: docker compose exec web pytest tests
+# The app's dependencies with the tests, the linter and the debugger (docker compose exec web
+# pytest tests), in a virtualenv that belongs to the container user, so that those installs
+# (and `pip install` by hand: --seed puts pip in it) can write to it. chown in the same step:
+# a later one would store a second copy of every file. installed-from/ keeps the requirement
+# files it was installed from: the dev server compares them with yours at start.
 ARG UID=1000
 ARG GID=1000
-COPY --from=dev-deps --chown=${UID}:${GID} /opt/venv /opt/venv
+COPY requirements.txt requirements-test.txt /tmp/installed-from/
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv venv -q --seed /opt/venv \
+    && uv pip install -q --python /opt/venv/bin/python \
+        -r /tmp/installed-from/requirements.txt -r /tmp/installed-from/requirements-test.txt \
+    && mv /tmp/installed-from /opt/venv/installed-from \
+    && chown -R "${UID}:${GID}" /opt/venv
 # A copy of the source so the image also runs without the bind mount; compose mounts the live
 # tree over it. --chown: the app may write next to its code in development.
 COPY --chown=${UID}:${GID} . /app

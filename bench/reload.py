@@ -48,8 +48,8 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-ROUTE = ('\n\nimport time\n\n\n@bp.get("/version")\ndef version():\n    return "{n}"\n'
-         '\n\n@bp.get("/slow")\ndef slow():\n    time.sleep(2)\n    return "{n}"\n')
+VERSION_ROUTE = '\n\nimport time\n\n\n@bp.get("/version")\ndef version():\n    return "{n}"\n'
+ROUTE = VERSION_ROUTE + '\n\n@bp.get("/slow")\ndef slow():\n    time.sleep(2)\n    return "{n}"\n'
 # --app heavy: what a real app imports beside Flask (~0.4 s of imports): an ORM model, a validated schema.
 HEAVY_MODELS = """\
 from pydantic import BaseModel
@@ -297,7 +297,7 @@ def wait(predicate, timeout: float, what: str = "the condition"):
 
 
 def timed_edits(views: Path, base: str, url: str, edits: int,
-                served_at: Callable[[int], float | None] | None = None) -> list[float]:
+                served_at: Callable[[int], float | None] | None = None, route: str = ROUTE) -> list[float]:
     """Edit the route N times (settling between) and time each until version n is served.
 
     served_at(n) is when version n was first served, or None if not yet; by default one keep-alive
@@ -313,7 +313,7 @@ def timed_edits(views: Path, base: str, url: str, edits: int,
     for n in range(1, edits + 1):
         time.sleep(SETTLE)
         start = time.monotonic()
-        views.write_text(base + ROUTE.format(n=n))
+        views.write_text(base + route.format(n=n))
         latencies.append(wait(lambda n=n: served_at(n), 60, f"version {n} served") - start)
     return latencies
 

@@ -1,0 +1,61 @@
+"""The live installer with pip, for real, in an environment of its own (the tests' one is never touched).
+
+What `make dev` on the host does when a requirements file is saved; in the dev container the same
+code runs uv (docker/test_live_install.py). The environment is a fresh venv with this repository's
+installer on its path and its record, installed-from/, as `make install` writes it.
+"""
+
+import json
+import subprocess
+import venv
+from pathlib import Path
+
+import pytest
+
+from harness import ROOT
+
+# Runs in the fresh venv: one install, its outcome as JSON.
+INSTALL = """
+import dataclasses, json, sys
+from pathlib import Path
+sys.path.insert(0, {scripts!r})
+from devserver.supervisor.installer import install
+from devserver.supervisor.reaper import Reaper
+print(json.dumps(dataclasses.asdict(install(Path({project!r}), Reaper().start()))))
+"""
+
+
+@pytest.fixture(scope="module")
+def environment(tmp_path_factory):
+    prefix = tmp_path_factory.mktemp("env") / "venv"
+    venv.create(prefix, with_pip=True)
+    (prefix / "installed-from").mkdir()
+    (prefix / "installed-from" / "requirements.txt").write_text("")
+    return prefix
+
+
+def install(environment: Path, project: Path, requirements: str) -> dict:
+    (project / "requirements.txt").write_text(requirements)
+    script = INSTALL.format(scripts=str(ROOT / "scripts"), project=str(project))
+    result = subprocess.run([environment / "bin" / "python", "-c", script], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_a_version_that_does_not_exist_is_one_line_of_pips_own_error(environment, tmp_path):
+    outcome = install(environment, tmp_path, "humanize==99.0.0\n")
+    assert not outcome["ok"] and outcome["tool"] == "pip" and outcome["files"] == ["requirements.txt"]
+    assert "humanize==99.0.0" in outcome["error"] and "\n" not in outcome["error"]
+    assert (environment / "installed-from" / "requirements.txt").read_text() == ""  # not recorded as installed
+
+
+def test_a_new_package_is_installed_named_and_recorded(environment, tmp_path):
+    outcome = install(environment, tmp_path, "humanize==4.17.0\n")
+    assert outcome["ok"] and outcome["added"] == ["humanize==4.17.0"], outcome
+    assert (environment / "installed-from" / "requirements.txt").read_text() == "humanize==4.17.0\n"
+    version = subprocess.run([environment / "bin" / "python", "-c", "import humanize; print(humanize.__version__)"],
+                             capture_output=True, text=True)
+    assert version.stdout.strip() == "4.17.0"
+    assert install(environment, tmp_path, "humanize==4.17.0\n")["files"] == []  # as installed: nothing to do
+
