@@ -18,6 +18,7 @@ sys.path.insert(0, str(SCRIPTS_DIR))
 from devserver.log import say
 from devserver.protocol import ENV_FILE_READ_ENV, ROOT_ENV
 from devserver.settings import EXIT_CONFIG, ConfigError, Settings, load_settings
+from devserver.stepdebug import run_under_debugpy, under_a_debugger, with_gevent_support
 from devserver.supervisor.listener import BindError, bind
 from devserver.supervisor.supervisor import supervise
 
@@ -70,6 +71,10 @@ def main() -> int:
     try:
         read_env_file(SCRIPTS_DIR.parent)
         settings = load_settings()
+        if settings.debugger and not under_a_debugger():
+            run_under_debugpy(settings, __file__)  # this script again, under debugpy: never returns
+        if under_a_debugger():
+            with_gevent_support()
     except ConfigError as exc:
         for line in str(exc).splitlines():
             say(f"error: {line}")

@@ -6,6 +6,10 @@ app's, never reaches the app and is never logged. 200: the current code is serve
 503: the newest code failed to load, and its error page is served. No answer: no
 worker serves. A Python file because slim images have no curl; run by HEALTHCHECK in
 the Dockerfile.
+
+Under a step debugger (DEBUGGER=debugpy) a worker paused at a breakpoint answers nothing: then a
+connection the server accepts (the supervisor's socket) is enough, so a debugging session does
+not turn the container unhealthy.
 """
 
 import http.client
@@ -19,6 +23,13 @@ def main() -> int:
         connection.request("OPTIONS", "*")
         response = connection.getresponse()
         detail = response.read().decode(errors="replace").strip()
+    except TimeoutError as exc:
+        debugging = os.environ.get("DEBUGGER", "").strip().lower() not in ("", "0", "false", "no", "off")
+        if debugging and connection.sock is not None:
+            print("no answer, but the port accepts: a worker paused in the debugger?")
+            return 0
+        print(f"unhealthy: no answer on port {connection.port}: {exc}", file=sys.stderr)
+        return 1
     except (OSError, http.client.HTTPException) as exc:
         print(f"unhealthy: no answer on port {connection.port}: {exc}", file=sys.stderr)
         return 1

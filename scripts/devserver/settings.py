@@ -101,6 +101,16 @@ def parse_pin(name: str, raw: str) -> str | None:
     return value
 
 
+def parse_debugger(name: str, raw: str) -> str | None:
+    """The step debugger to run under: debugpy, or none."""
+    value = raw.strip().lower()
+    if value in ("", *FALSE_WORDS):
+        return None
+    if value != "debugpy":
+        raise ConfigError(f"{name}={raw!r} is not a debugger this server runs: use debugpy, or 0 for none")
+    return value
+
+
 def parse_polling(name: str, raw: str) -> bool | None:
     """Unset (None) lets watchfiles decide: it detects WSL and qemu."""
     return parse_bool(name, raw) if raw.strip() else None
@@ -235,6 +245,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("BLOCKING_WARN_MS", "say when a call blocks gevent's event loop this long (every other request waits "
             "meanwhile), with the request and the line of your code; `0` turns it off", "`100` (`0` in production)",
             lambda v: "0" if production(v) else "100", parse_millis, field="blocking_warn_ms", example="100"),
+    Setting("DEBUGGER", "`debugpy`: the server runs under debugpy, listening on `DEBUGPY_PORT`, so an editor "
+            "attaches and breakpoints hit in every worker, across reloads (compose.debug.yaml sets it)", "unset",
+            parse=parse_debugger, field="debugger", example="debugpy", development_only=True),
+    Setting("DEBUGPY_PORT", "where debugpy listens for your editor (with compose.debug.yaml, the host side; the "
+            "container listens on 5678)", "`5678`", "5678", parse_port, field="debugpy_port"),
     Setting("LIVE_INSTALL", "a saved change to a requirements file is installed into the running environment (uv, "
             "else pip), then the app reloads once; at start, what changed since the image was built is installed",
             "`1` (always `0` in production)", "1", parse_bool, field="live_install", development_only=True),
@@ -277,6 +292,8 @@ class Settings:
     trusted_hosts: tuple[str, ...]
     live_reload: bool
     blocking_warn_ms: int
+    debugger: str | None
+    debugpy_port: int
     live_install: bool
     access_log: bool
     preload: Preload
@@ -338,6 +355,7 @@ def policy(values: dict, env) -> list[str]:
     if values["app_env"] != "production":
         return []
     values["reload"] = values["live_reload"] = values["live_install"] = False  # whatever a copied .env says
+    values["debugger"] = None
     errors = []
     if values["debug"]:
         errors.append("FLASK_DEBUG is on with APP_ENV=production: refusing to start, the debugger runs any code "

@@ -151,19 +151,22 @@ class DevServer:
         self.log_file.close()
         return self.process.returncode
 
-    def kill_leftovers(self) -> list[int]:
+    def kill_leftovers(self) -> list[str]:
         """Processes of this server still alive shortly after it stopped (then killed)."""
         try:
             wait_for(lambda: not processes_with_marker(self.marker), 3, 0.05, "no process left")
         except AssertionError:
             pass
         leftovers = processes_with_marker(self.marker)
+        described = []
         for pid in leftovers:
             try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                described.append(f"{pid} {command[:160]}")
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
+            except (ProcessLookupError, OSError):
                 pass
-        return leftovers
+        return described
 
 
 def run_entrypoint(project: Path, timeout: float = 20, **env: str) -> subprocess.CompletedProcess:

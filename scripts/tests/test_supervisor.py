@@ -187,3 +187,27 @@ def test_without_live_installs_a_requirements_change_rebuilds_the_fork_server(su
     serving(sup)
     handle(sup, (Event.DEPS, {str(APPS / "requirements.txt")}))
     assert sup.launcher.rebuilt == ["requirements.txt changed"] and len(sup.pending) == 1
+
+
+# -- what a hang or a paused worker looks like ----------------------------------------------------
+
+def test_a_generation_that_has_not_loaded_after_10s_is_said_once(sup, capsys):
+    sup.pending_since -= 11  # as if the worker had been loading for 11 s
+    sup.housekeeping()
+    sup.housekeeping()
+    said = [line for line in capsys.readouterr().err.splitlines() if "has not loaded the app after 10s" in line]
+    assert len(said) == 1 and "requests wait" in said[0] and "GEVENT_SUPPORT=True" in said[0]
+
+
+def test_a_retired_worker_ended_by_sigkill_is_said_and_under_a_debugger_why(capsys):
+    sup = make_supervisor(DEBUGGER="debugpy")
+    sup.start_generation("start")
+    old = serving(sup)
+    handle(sup, (Event.CHANGE, {str(APPS / "kiosk" / "views.py")}))
+    handle(sup, sup.pending[0].load())
+    sup.retiring[old] = 0.0  # past its deadline: still busy (paused at a breakpoint)
+    sup.housekeeping()
+    assert KILL in old.signals
+    assert (f"{old} still had requests after GRACEFUL_TIMEOUT=5s and more: ending it. Paused at a breakpoint? "
+            "Its debug session ends with it.") in capsys.readouterr().err
+    sup.listener.close()

@@ -51,6 +51,7 @@ CRASH_CAUSE = "restart after a crash"
 STABLE_AFTER = 30.0  # a worker that lived this long resets the crash back-off
 ERROR_SETTLE = 0.2  # an error page is served once the files have been quiet this long
 ERROR_SETTLE_MAX = 1.0  # or this long after the first change it shows, whichever comes first
+SILENT_LOAD = 10.0  # a generation still loading after this long is said to be (a hang shows nothing else)
 
 
 class Supervisor:
@@ -68,6 +69,8 @@ class Supervisor:
         self.current: list[WorkerHandle] = []  # serving
         self.pending: list[WorkerHandle] = []  # loading, to replace current
         self.pending_since = 0.0
+        self.slow_load_said = False
+        self.served: set[WorkerHandle] = set()  # retiring workers that served: their SIGKILL is said
         self.pending_cause = ""
         self.generation = 0  # counts the generations started: SERVE names the one to the browser
         self.boot = secrets.token_hex(4)  # ... with this, so a restarted server's 1 is not the last one's
@@ -218,6 +221,7 @@ class Supervisor:
     def on_gone(self, worker: WorkerHandle) -> None:
         worker.signal_group(signal.SIGKILL)  # whatever the app started goes with it
         worker.close()
+        self.served.discard(worker)
         if self.retiring.pop(worker, None) is not None:
             return  # retired as planned
         status = describe_exit(worker.exit_status)
@@ -256,6 +260,7 @@ class Supervisor:
         self.restart_at = None
         self.promote_at = None
         self.pending_since = time.monotonic()
+        self.slow_load_said = False
         self.pending_cause = cause
         self.generation += 1
         self.pending = [self.launcher.launch(error) for _ in range(self.settings.processes)]
@@ -311,6 +316,7 @@ class Supervisor:
 
     def retire(self, worker: WorkerHandle, grace: float) -> None:
         self.retiring[worker] = time.monotonic() + grace
+        self.served.add(worker)
 
     def discard(self, workers: list[WorkerHandle]) -> None:
         """End workers that never served: nothing to drain."""
@@ -327,7 +333,19 @@ class Supervisor:
         now = time.monotonic()
         for worker, deadline in list(self.retiring.items()):
             if now >= deadline:
+                if worker in self.served:
+                    self.served.discard(worker)
+                    paused = " Paused at a breakpoint? Its debug session ends with it." \
+                        if self.settings.debugger else ""
+                    say(f"{worker} still had requests after GRACEFUL_TIMEOUT={self.settings.graceful_timeout:g}s "
+                        f"and more: ending it.{paused}")
                 worker.signal_group(signal.SIGKILL)
+        if self.pending and not self.slow_load_said and now - self.pending_since > SILENT_LOAD:
+            self.slow_load_said = True
+            serving = "the current code keeps serving" if self.current else "requests wait"
+            say(f"the new worker has not loaded the app after {SILENT_LOAD:g}s ({serving}); if the log says "
+                "nothing about where it is, it may be stuck before the app: under a debugger, GEVENT_SUPPORT=True "
+                "must be set (DEBUGGER=debugpy sets it)")
         if self.promote_at is not None and now >= self.promote_at and self.pending:
             self.promote_at = None
             self.promote()
