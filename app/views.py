@@ -13,15 +13,21 @@ def index():
     return render_template("index.html", app_env=current_app.config["APP_ENV"])
 
 
+def seconds_arg(default: float, most: float) -> float:
+    """?seconds=, checked: a number from 0 to `most` (400 otherwise)."""
+    try:
+        seconds = float(request.args.get("seconds", default))
+    except ValueError:
+        abort(400, "seconds must be a number")
+    if not 0 <= seconds <= most:
+        abort(400, f"seconds must be between 0 and {most:g}")
+    return seconds
+
+
 @bp.get("/testsleep")
 def testsleep():
     """Block for ?seconds= (default 10). Under gevent, time.sleep yields: nothing else waits."""
-    try:
-        seconds = float(request.args.get("seconds", "10"))
-    except ValueError:
-        abort(400, "seconds must be a number")
-    if not 0 <= seconds <= 300:
-        abort(400, "seconds must be between 0 and 300")
+    seconds = seconds_arg(default=10, most=300)
     time.sleep(seconds)
     return jsonify(slept=seconds)
 # postgres:begin
@@ -40,12 +46,7 @@ def db():
     if not url:
         return jsonify(error="no database configured: set DATABASE_URL, e.g. "
                              "postgresql://app:app@127.0.0.1:5432/app"), 503
-    try:
-        seconds = float(request.args.get("seconds", "0"))
-    except ValueError:
-        abort(400, "seconds must be a number")
-    if not 0 <= seconds <= 60:
-        abort(400, "seconds must be between 0 and 60")
+    seconds = seconds_arg(default=0, most=60)
     try:
         with psycopg.connect(url, connect_timeout=5) as connection:
             version = connection.execute("SELECT current_setting('server_version'), pg_sleep(%s)",

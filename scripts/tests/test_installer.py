@@ -59,3 +59,11 @@ def test_a_new_package_is_installed_named_and_recorded(environment, tmp_path):
     assert version.stdout.strip() == "4.17.0"
     assert install(environment, tmp_path, "humanize==4.17.0\n")["files"] == []  # as installed: nothing to do
 
+
+
+def test_a_removed_line_uninstalls_nothing_and_breaks_nothing(environment, tmp_path):
+    install(environment, tmp_path, "humanize==4.17.0\n")
+    outcome = install(environment, tmp_path, "")
+    assert outcome["ok"] and outcome["added"] == [] and outcome["files"] == ["requirements.txt"], outcome
+    still = subprocess.run([environment / "bin" / "python", "-c", "import humanize"], capture_output=True)
+    assert still.returncode == 0

@@ -92,6 +92,8 @@ def kept(relative: str, root: str = ROOT_DIR, templates_reload_themselves: bool 
     ".views.py.swx", "views.py~", ".#views.py", "#views.py#", ".views.py.kate-swp", ".goutputstream-ABC123",
     # and what DefaultFilter and the rest of SourceFilter already ignored
     "__pycache__/views.cpython-311.pyc", ".git/index", "static/site.css", "templates/index.html", "app.log",
+    # requirements files: installed by the dependency watcher's side, then one reload (RELOAD_PATHS=.)
+    "requirements.txt", "requirements-test.txt",
 ])
 def test_filter_ignores_editor_temp_files_and_the_apps_local_state(relative):
     assert not kept(relative)

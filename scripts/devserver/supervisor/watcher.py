@@ -23,6 +23,11 @@ from watchfiles import Change, DefaultFilter, watch
 from devserver.log import say
 
 
+def is_requirements(path: str) -> bool:
+    name = Path(path).name
+    return name.startswith("requirements") and name.endswith(".txt")
+
+
 class SourceFilter(DefaultFilter):
     ignore_dirs = (*DefaultFilter.ignore_dirs, "venv", "env", ".nox", ".ruff_cache", "site-packages",
                    ".cache", "htmlcov", "instance")
@@ -68,6 +73,8 @@ class SourceFilter(DefaultFilter):
         parts = relative.split(os.sep)
         if any(part in self._ignore_dirs for part in parts):
             return False
+        if is_requirements(parts[-1]):
+            return False  # the dependency watcher's: installed, then one reload (RELOAD_PATHS=. included)
         if not self.report_assets and any(part in self.skip_dirs for part in parts):
             return False
         return not any(r.search(parts[-1]) for r in self._ignore_entity_regexes)
@@ -115,11 +122,6 @@ def saved_files(changes: set[tuple[Change, str]], exists: Callable[[str], bool] 
 # backup file) lands within a millisecond or two (measured by replaying the saves of
 # scripts/tests/editor_saves.py one after another).
 STEP_MS = 20
-
-
-def is_requirements(path: str) -> bool:
-    name = Path(path).name
-    return name.startswith("requirements") and name.endswith(".txt")
 
 
 def site_packages() -> list[Path]:

@@ -4,12 +4,10 @@ A line added to requirements.txt while `docker compose up` runs is installed int
 environment (uv), and the app reloads once; a line that cannot be installed leaves the old code
 serving and says why in one line; a plain `docker compose up` after the change (no --build)
 installs it before serving. The package is a small pure-Python one from PyPI (humanize), which no
-requirement of the template pulls in.
+requirement of the template pulls in. `stack` (conftest.py): this module's own dev stack.
 """
 
 import time
-
-import pytest
 
 from compose_stack import Stack
 from harness import wait_for
@@ -22,16 +20,6 @@ def humanized():
     import humanize  # installed live: requirements.txt gets the line
     return humanize.intcomma(1234567)
 '''
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    s = Stack(tmp_path_factory.mktemp("install"))
-    try:
-        s.up()
-        yield s
-    finally:
-        s.down()
 
 
 def reloads(s: Stack) -> list[str]:
