@@ -15,6 +15,7 @@ import os
 import sys
 
 from devserver.log import say
+from devserver.protocol import ENV_FILE_READ_ENV
 from devserver.settings import ConfigError, Settings
 
 GEVENT_SUPPORT = "GEVENT_SUPPORT"
@@ -39,7 +40,11 @@ def run_under_debugpy(settings: Settings, script: str) -> None:
                           "`pip install debugpy` (requirements-test.txt has it: `make install`, or the dev image)")
     os.environ[GEVENT_SUPPORT] = "True"
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # its warning about frozen modules
-    address = f"{settings.host}:{settings.debugpy_port}"
+    # In the container it must listen on every interface of the container, and compose publishes it on
+    # the host's 127.0.0.1 only; on a machine of your own, loopback only, whatever HOST says: a debugger
+    # runs any code for whoever reaches it, with no PIN.
+    host = settings.host if os.environ.get(ENV_FILE_READ_ENV) else "127.0.0.1"
+    address = f"{host}:{settings.debugpy_port}"
     say(f"debugpy listens on {address}: attach your editor there (VS Code: \"Attach to the dev server\" in "
         ".vscode/launch.json); breakpoints hit in every worker, across reloads")
     sys.stderr.flush()

@@ -117,6 +117,9 @@ class FakeInstaller:
         self.requests += 1
         self.running = True
 
+    def installs(self, path: str) -> bool:
+        return Path(path).name in ("requirements.txt", "requirements-test.txt")
+
 
 def make_supervisor(root: Path = APPS, installer: FakeInstaller | None = None, **env: str) -> Supervisor:
     """A supervisor on fakes, with the settings `env` gives (FLASK_APP=kiosk unless said), not yet running."""

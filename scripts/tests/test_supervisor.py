@@ -165,10 +165,26 @@ def test_the_installs_own_changes_to_site_packages_reload_nothing(installing):
     new_package = str(site_packages()[0] / "humanize-4.17.0.dist-info")
     handle(installing, (Event.DEPS, {new_package}))  # during the install
     installing.installer.running = False
+    installing.site_packages = frozenset()  # what was installed before: the install changed it
     handle(installing, (Event.INSTALLED, Installed(["requirements.txt"], added=["humanize==4.17.0"], tool="uv")))
     handle(installing, (Event.DEPS, {new_package}))  # heard after its end: the listing is what INSTALLED saw
     assert installing.launcher.rebuilt == ["installed humanize==4.17.0"]
     assert len(installing.pending) == 1 and installing.pending_cause == "installed humanize==4.17.0"
+
+
+def test_a_requirements_file_the_environment_was_not_installed_from_does_nothing(installing, capsys):
+    worker = serving(installing)
+    capsys.readouterr()
+    handle(installing, (Event.DEPS, {str(APPS / "requirements-dev.txt")}))
+    assert installing.installer.requests == 0 and installing.current == [worker] and installing.pending == []
+    assert capsys.readouterr().err == ""
+
+
+def test_an_install_that_changed_nothing_reloads_nothing(installing, capsys):
+    serving(installing)
+    handle(installing, (Event.INSTALLED, Installed(["requirements.txt"], tool="uv", seconds=0.1)))
+    assert installing.pending == [] and installing.launcher.rebuilt == []
+    assert "requirements.txt: nothing new to install (uv, 0.1 s)" in capsys.readouterr().err
 
 
 def test_a_failed_install_reloads_nothing_and_says_so_once(installing, capsys):

@@ -9,10 +9,12 @@ the write end of its status pipe before it can possibly be reaped.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from devserver import protocol
@@ -51,20 +53,26 @@ def start_child(module: str, listener: socket.socket, control: socket.socket, en
     return process.pid, status_r
 
 
-def run_command(argv: list[str], reaper: Reaper, timeout: float) -> tuple[int | None, str]:
-    """Run a command to its end (an installer) and return its exit status (None: killed at `timeout`, or
-    unknown) and its output, stdout and stderr together. Not subprocess.run: the reaper reaps it."""
+def run_command(argv: list[str], reaper: Reaper, timeout: float,
+                started: Callable[[int], None] = lambda pid: None) -> tuple[int | None, str]:
+    """Run a command to its end (an installer) in a process group of its own (`started` gets its pid) and
+    return its exit status (None: killed at `timeout`, or unknown) and its output, stdout and stderr
+    together. Not subprocess.run: the reaper reaps it."""
     status_r, status_w = os.pipe()
     with reaper.starting_child() as register:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    start_new_session=True, text=True, errors="replace")
         register(process.pid, status_w)
+    started(process.pid)
     process.returncode = 0  # see start_child: the reaper, not Popen, collects it
     deadline = time.monotonic() + timeout
     try:
         output, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, 9)
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except OSError:
+            pass  # gone meanwhile
         output, _ = process.communicate()
         os.close(status_r)
         return None, output

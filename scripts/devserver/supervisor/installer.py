@@ -14,8 +14,10 @@ replaces the whole container (seconds, a gap in serving) where installing one pa
 from __future__ import annotations
 
 import filecmp
+import os
 import re
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -28,7 +30,7 @@ from devserver.supervisor.reaper import Reaper
 
 RECORD_DIR = "installed-from"  # in the environment's prefix: the requirement files it was installed from
 INSTALL_TIMEOUT = 900.0  # seconds: a build from source on a slow network, at most
-UV_CHANGE = re.compile(r"^ ([+-~]) (\S+)$", re.M)  # uv's " + humanize==4.17.0" lines
+UV_CHANGE = re.compile(r"^ ([-+~]) (\S+)", re.M)  # uv's " + humanize==4.17.0" lines (" (from git+...)" may follow)
 PIP_INSTALLED = re.compile(r"^Successfully installed (.+)$", re.M)
 
 
@@ -78,7 +80,8 @@ def added_packages(tool: str, output: str) -> list[str]:
 
 def installer_error(output: str) -> str:
     """The installer's own words, on one line: from uv's `error:` on, or pip's `ERROR:` lines."""
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    lines = [re.sub(r"^[×╰─▶│ ]+", "", line).strip() for line in output.splitlines()
+             if line.strip() and not line.startswith("Using Python")]
     start = next((i for i, line in enumerate(lines) if line.lower().startswith("error:")), None)
     chosen = lines[start:] if start is not None else lines[-3:]
     if start is not None and chosen[0].startswith("ERROR:"):  # pip: its ERROR lines only
@@ -88,33 +91,43 @@ def installer_error(output: str) -> str:
     return text[:600].rstrip(".") + ("…" if len(text) > 600 else "")
 
 
-def install(project: Path, reaper: Reaper, prefix: str = sys.prefix) -> Installed:
+def install(project: Path, reaper: Reaper, prefix: str = sys.prefix,
+            started: Callable[[int], None] = lambda pid: None) -> Installed:
     """Install the recorded files as the project has them now, all together (one resolution), into this
-    environment; on success, record them as installed. `files` of the outcome: those that had changed."""
-    changed = stale_files(project, prefix)
-    files = [project / name for name in recorded_files(prefix) if (project / name).is_file()]
-    if not changed:
-        return Installed(changed)
-    tool, argv = install_command(files)
-    start = time.monotonic()
-    status, output = run_command(argv, reaper, INSTALL_TIMEOUT)
-    result = Installed(changed, tool=tool, seconds=time.monotonic() - start)
-    if status != 0:
-        result.ok = False
-        result.error = (installer_error(output) or f"{tool} exited with {status}") if status is not None \
-            else f"{tool} took longer than {INSTALL_TIMEOUT:.0f} s and was stopped"
+    environment; on success, record them as they were when the install began (a save during it is
+    then still stale, and installed by the next run). `files` of the outcome: those that had changed.
+    Never raises: what goes wrong (an unreadable file, a folder gone) is the outcome's error."""
+    try:
+        changed = stale_files(project, prefix)
+        if not changed:
+            return Installed(changed)
+        files = [project / name for name in recorded_files(prefix) if (project / name).is_file()]
+        snapshot = {path.name: path.read_bytes() for path in files}
+        tool, argv = install_command(files)
+        start = time.monotonic()
+        status, output = run_command(argv, reaper, INSTALL_TIMEOUT, started)
+        result = Installed(changed, tool=tool, seconds=time.monotonic() - start)
+        if status != 0:
+            result.ok = False
+            result.error = (installer_error(output) or f"{tool} exited with {status}") if status is not None \
+                else f"{tool} took longer than {INSTALL_TIMEOUT:.0f} s and was stopped"
+            return result
+        result.added = added_packages(tool, output)
+        for name, content in snapshot.items():
+            (record_dir(prefix) / name).write_bytes(content)
         return result
-    result.added = added_packages(tool, output)
-    for path in files:
-        shutil.copyfile(path, record_dir(prefix) / path.name)
-    return result
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        return Installed([], ok=False, error=f"cannot install:{where}: {exc.strerror or exc}")
+    except Exception as exc:  # noqa: BLE001 - the supervisor must not lose its installer to a surprise
+        return Installed([], ok=False, error=f"cannot install: {type(exc).__name__}: {exc}")
 
 
 class Installer:
     """Runs installs one at a time in a thread; a change during an install means one more after it.
 
     `done(Installed)` is called from the thread once the files are quiet: one outcome for a burst
-    of saves, the packages added by every run in it.
+    of saves (the packages added by every run in it, the errors of the last).
     """
 
     def __init__(self, project: Path, reaper: Reaper, done: Callable[[Installed], None]):
@@ -124,10 +137,15 @@ class Installer:
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
         self.again = False
+        self.pid: int | None = None  # the installer running now, for stop()
 
     @property
     def running(self) -> bool:
         return self.thread is not None
+
+    def installs(self, path: str) -> bool:
+        """Whether this environment was installed from that file (requirements-dev.txt is not, in the image)."""
+        return Path(path).name in recorded_files()
 
     def request(self) -> None:
         with self.lock:
@@ -137,21 +155,31 @@ class Installer:
             self.thread = threading.Thread(target=self._run, name="installer", daemon=True)
             self.thread.start()
 
-    def install_now(self) -> Installed:
-        """Install in the caller's thread (at start, before any worker)."""
-        return install(self.project, self.reaper)
+    def stop(self) -> None:
+        """End a running install (the server is stopping): uv or pip must not go on writing alone."""
+        pid = self.pid
+        if pid is not None:
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except OSError:
+                pass
+
+    def _started(self, pid: int) -> None:
+        self.pid = pid
 
     def _run(self) -> None:
-        added: list[str] = []
-        files: list[str] = []
+        merged = Installed([])
         while True:
-            result = install(self.project, self.reaper)
-            added += result.added
-            files += [name for name in result.files if name not in files]
+            result = install(self.project, self.reaper, started=self._started)
+            self.pid = None
+            merged.added += result.added
+            merged.files += [name for name in result.files if name not in merged.files]
+            merged.seconds += result.seconds
+            merged.tool = result.tool or merged.tool
+            merged.ok, merged.error = result.ok, result.error
             with self.lock:
                 if not self.again:
+                    self.done(merged)  # before `running` ends: the supervisor hears its own changes as its
                     self.thread = None
                     break
                 self.again = False
-        result.added, result.files = added, files
-        self.done(result)

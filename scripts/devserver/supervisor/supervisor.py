@@ -106,6 +106,8 @@ class Supervisor:
                 f"(workers start as a {self.launcher.mode})")
         if self.installer:
             self.install_at_start()
+            if self.exit_code is not None:
+                return self.shutdown_before_start()
         self.launcher.start()
         self.start_generation("start")
         while self.exit_code is None:
@@ -155,9 +157,11 @@ class Supervisor:
     def on_deps(self, paths: set[str]) -> None:
         names = sorted(self.shown(p) for p in paths)
         if self.installer and any(is_requirements(p) for p in paths):
+            installed_from = [n for n in names if self.installer.installs(n)]
+            if not installed_from:
+                return  # a requirements file this environment was not installed from (requirements-dev.txt here)
             if not self.installer.running:
-                say(f"{', '.join(n for n in names if is_requirements(n))} changed: installing "
-                    "(the app keeps serving meanwhile)")
+                say(f"{', '.join(installed_from)} changed: installing (the app keeps serving meanwhile)")
             return self.installer.request()
         if self.installer and self.installer.running:
             return  # the install's own changes to site-packages: its end (INSTALLED) decides
@@ -170,35 +174,58 @@ class Supervisor:
         self.start_generation("dependencies changed")
 
     def on_installed(self, result: Installed) -> None:
-        files = ", ".join(result.files)
+        """Reload once if what is installed changed (whatever the installer's output said), and say how it went."""
+        files = ", ".join(result.files) or "the requirements"
+        took = f" ({result.tool}, {result.seconds:.1f} s)" if result.tool else ""
+        listing = site_packages_listing()
+        changed = listing != self.site_packages
+        added = ", ".join(result.added) or f"{files}"
         if not result.ok:
-            return say(f"error: could not install {files} ({result.tool}, {result.seconds:.1f} s): {result.error}. "
-                       f"The app keeps running on the packages it had: fix {files} and save")
-        if not result.files:
-            return say("the requirements files are as installed: nothing to install")
-        if not result.added:
-            return say(f"{files}: nothing new to install ({result.tool}, {result.seconds:.1f} s)")
-        added = ", ".join(result.added)
-        say(f"installed {added} in {result.seconds:.1f} s ({result.tool})")
-        self.site_packages = site_packages_listing()
-        self.launcher.rebuild(f"installed {added}", dependencies_changed=True)
-        self.start_generation(f"installed {added}")
+            say(f"error: could not install {files}{took}: {result.error}. The app keeps running on the packages "
+                f"it had{' (and those installed before the error)' if changed else ''}: fix {files} and save")
+        elif changed:
+            say(f"installed {added} in {result.seconds:.1f} s ({result.tool})")
+        elif result.files:
+            say(f"{files}: nothing new to install{took}")
+        else:
+            say("the requirements files are as installed: nothing to install")
+        if changed:
+            self.site_packages = listing
+            self.launcher.rebuild(f"installed {added}", dependencies_changed=True)
+            self.start_generation(f"installed {added}")
 
     def install_at_start(self) -> None:
         """Before the first worker: what changed in the requirements since this environment was made (an
-        image built before the change) is installed, so a plain `docker compose up` never serves it stale."""
-        stale = stale_files(self.root)
+        image built before the change) is installed, so a plain `docker compose up` never serves it stale.
+        The loop keeps running meanwhile: a stop signal ends the install and the server."""
+        try:
+            stale = stale_files(self.root)
+        except OSError:
+            stale = ["the requirements"]  # unreadable: the install says what is wrong
         if not stale:
             return
         rebuild = " (`docker compose up --build` bakes it into the image)" if os.environ.get("PUBLIC_URL") else ""
         say(f"{', '.join(stale)} changed since this environment was installed: installing before the app "
             f"starts{rebuild}")
-        result = self.installer.install_now()
+        self.installer.request()
+        while True:
+            event, arg = self.next_event(TICK)
+            if event == Event.INSTALLED:
+                return self.on_installed_at_start(arg)
+            if event == Event.SIGNAL and arg != signal.SIGHUP:
+                self.installer.stop()
+                self.exit_code = 0
+                return say(f"{signal.Signals(arg).name}: stopping (the install is stopped)")
+            if event not in (Event.TICK, Event.SIGNAL):
+                self.backlog.append((event, arg))
+
+    def on_installed_at_start(self, result: Installed) -> None:
+        self.site_packages = site_packages_listing()
         if result.ok:
             say(f"installed {', '.join(result.added) or 'nothing new'} in {result.seconds:.1f} s ({result.tool})")
-            self.site_packages = site_packages_listing()
         else:
-            self.on_installed(result)
+            say(f"error: could not install {', '.join(result.files) or 'the requirements'}: {result.error}. "
+                "Starting on the packages installed")
 
     def on_signal(self, signum: int) -> None:
         if signum == signal.SIGHUP:
@@ -363,6 +390,8 @@ class Supervisor:
             say(f"{why}: stopping (in-flight requests get up to {self.settings.graceful_timeout:g}s)")
         for watcher in self.watchers:
             watcher.stop()
+        if self.installer:
+            self.installer.stop()
         self.discard(self.pending)
         for worker in self.current:
             worker.send(WorkerWords.STOP)
@@ -375,6 +404,7 @@ class Supervisor:
                 self.on_gone(arg)
             elif event == Event.SIGNAL and arg == signal.SIGINT and why:
                 say("second Ctrl-C: killing the workers now")
+                self.served.clear()  # said already, and not for want of time
                 for worker in self.retiring:
                     self.retiring[worker] = 0.0
             self.housekeeping()
@@ -383,6 +413,13 @@ class Supervisor:
         self.launcher.stop()
         self.listener.close()
         self.exit_code = code
+
+    def shutdown_before_start(self) -> int:
+        """Stopped while installing at start: no worker yet, nothing to drain."""
+        for watcher in self.watchers:
+            watcher.stop()
+        self.listener.close()
+        return self.exit_code
 
     def shown(self, path) -> str:
         """A path as the user thinks of it: relative to the project when inside it."""

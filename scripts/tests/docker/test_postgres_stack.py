@@ -87,6 +87,7 @@ def test_fifty_queries_waiting_in_the_database_at_once_hold_nothing_back(pg_stac
     assert [r.status_code for r in responses] == [200] * CONCURRENT
     assert elapsed < 1.5, f"{CONCURRENT} concurrent pg_sleep(1) took {elapsed:.2f} s: the driver blocks the hub"
     assert len(blocking_reports(pg_stack)) == reports_before, blocking_reports(pg_stack)
+    print(f"{CONCURRENT} concurrent pg_sleep(1): {elapsed:.2f} s")
 
 
 def test_a_call_that_blocks_in_c_is_reported_with_the_views_line_and_delays_the_others(pg_stack):
