@@ -24,8 +24,9 @@ def main() -> int:
         response = connection.getresponse()
         detail = response.read().decode(errors="replace").strip()
     except TimeoutError as exc:
-        debugging = os.environ.get("DEBUGGER", "").strip().lower() not in ("", "0", "false", "no", "off")
-        if debugging and connection.sock is not None:
+        from devserver.settings import parse_debugger  # its parser, as the server read DEBUGGER
+
+        if parse_debugger("DEBUGGER", os.environ.get("DEBUGGER", "")) and connection.sock is not None:
             print("no answer, but the port accepts: a worker paused in the debugger?")
             return 0
         print(f"unhealthy: no answer on port {connection.port}: {exc}", file=sys.stderr)

@@ -40,17 +40,24 @@ def start_child(module: str, listener: socket.socket, control: socket.socket, en
 
     It leads a new session: its own process group, and Ctrl-C in a terminal reaches only the supervisor.
     """
-    status_r, status_w = os.pipe()
     root = os.environ[protocol.ROOT_ENV]
-    with reaper.starting_child() as register:
-        process = subprocess.Popen([sys.executable, "-m", module], env=child_env(listener, control, env),
-                                   pass_fds=(listener.fileno(), control.fileno()), start_new_session=True,
-                                   cwd=root if os.path.isdir(root) else "/")
-        register(process.pid, status_w)
+    process, status_r = popen_reaped(reaper, [sys.executable, "-m", module], env=child_env(listener, control, env),
+                                     pass_fds=(listener.fileno(), control.fileno()),
+                                     cwd=root if os.path.isdir(root) else "/")
     control.close()  # the child's end, now the child's alone
+    return process.pid, status_r
+
+
+def popen_reaped(reaper: Reaper, argv: list[str], **popen_args) -> tuple[subprocess.Popen, int]:
+    """Popen in a session of its own, registered with the reaper before it can be reaped; returns the
+    process and the read end of its status pipe (the reaper writes its exit status there)."""
+    status_r, status_w = os.pipe()
+    with reaper.starting_child() as register:
+        process = subprocess.Popen(argv, start_new_session=True, **popen_args)
+        register(process.pid, status_w)
     # The reaper collects every child (the supervisor may be PID 1), so Popen must not wait for this one.
     process.returncode = 0
-    return process.pid, status_r
+    return process, status_r
 
 
 def run_command(argv: list[str], reaper: Reaper, timeout: float,
@@ -58,13 +65,9 @@ def run_command(argv: list[str], reaper: Reaper, timeout: float,
     """Run a command to its end (an installer) in a process group of its own (`started` gets its pid) and
     return its exit status (None: killed at `timeout`, or unknown) and its output, stdout and stderr
     together. Not subprocess.run: the reaper reaps it."""
-    status_r, status_w = os.pipe()
-    with reaper.starting_child() as register:
-        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   start_new_session=True, text=True, errors="replace")
-        register(process.pid, status_w)
+    process, status_r = popen_reaped(reaper, argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, errors="replace")
     started(process.pid)
-    process.returncode = 0  # see start_child: the reaper, not Popen, collects it
     deadline = time.monotonic() + timeout
     try:
         output, _ = process.communicate(timeout=timeout)

@@ -125,6 +125,10 @@ class Stack:
     def logs(self, service: str = "web") -> str:
         return self.compose("logs", "--no-color", service, check=False).stdout
 
+    def reloads(self, service: str = "web") -> list[str]:
+        """The server's "reloaded in" lines so far."""
+        return [line for line in self.logs(service).splitlines() if "reloaded in" in line]
+
     def get(self, path: str, url: str | None = None, **kwargs) -> requests.Response:
         return requests.get((url or self.url) + path, timeout=kwargs.pop("timeout", 10), **kwargs)
 

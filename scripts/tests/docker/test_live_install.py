@@ -22,10 +22,6 @@ def humanized():
 '''
 
 
-def reloads(s: Stack) -> list[str]:
-    return [line for line in s.logs().splitlines() if "reloaded in" in line]
-
-
 def add_requirement(s: Stack, line: str) -> None:
     with open(s.dir / "requirements.txt", "a") as f:
         f.write(f"{line}\n")
@@ -35,7 +31,7 @@ def test_a_package_added_to_requirements_is_installed_and_served_after_one_reloa
     with open(stack.dir / "kiosk" / "views.py", "a") as f:
         f.write(VIEW)
     wait_for(lambda: stack.get("/humanized").status_code == 500, 20, message="the view, before its package")
-    before = len(reloads(stack))
+    before = len(stack.reloads())
     saved = time.monotonic()
     add_requirement(stack, PACKAGE)
     wait_for(lambda: stack.get("/humanized").status_code == 200, 30, message="the view with its package")
@@ -45,14 +41,14 @@ def test_a_package_added_to_requirements_is_installed_and_served_after_one_reloa
     assert "requirements.txt changed: installing (the app keeps serving meanwhile)" in log
     assert f"installed {PACKAGE} in " in log and "(uv)" in log, log[-3000:]
     time.sleep(2)  # anything a second reload would need to show up (the watcher batches for 0.2 s)
-    assert len(reloads(stack)) == before + 1, reloads(stack)
-    assert reloads(stack)[-1].endswith(f"installed {PACKAGE}")
+    assert len(stack.reloads()) == before + 1, stack.reloads()
+    assert stack.reloads()[-1].endswith(f"installed {PACKAGE}")
     print(f"served {served_after:.1f} s after the requirements change")
 
 
 def test_a_version_that_does_not_exist_leaves_the_old_code_serving_with_one_line(stack):
     pid = stack.get("/pid").json()["pid"]
-    before = len(reloads(stack))
+    before = len(stack.reloads())
     text = (stack.dir / "requirements.txt").read_text()
     (stack.dir / "requirements.txt").write_text(text.replace(PACKAGE, "humanize==99.0.0"))
     wait_for(lambda: "error: could not install" in stack.logs(), 30, message="the install's error")
@@ -60,11 +56,11 @@ def test_a_version_that_does_not_exist_leaves_the_old_code_serving_with_one_line
     assert len(errors) == 1, errors
     assert "humanize==99.0.0" in errors[0] and "The app keeps running on the packages it had" in errors[0]
     assert stack.get("/humanized").text == "1,234,567" and stack.get("/pid").json()["pid"] == pid
-    assert len(reloads(stack)) == before
+    assert len(stack.reloads()) == before
     (stack.dir / "requirements.txt").write_text(text)  # back to what is installed
     wait_for(lambda: "the requirements files are as installed: nothing to install" in stack.logs(), 30,
              message="the good line again")
-    assert len(reloads(stack)) == before
+    assert len(stack.reloads()) == before
 
 
 def test_a_plain_compose_up_after_the_change_installs_it_before_serving(stack):

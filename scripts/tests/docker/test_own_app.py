@@ -32,10 +32,6 @@ def bring_blog(s: Stack, env: str) -> Stack:
     return s
 
 
-def reloads(s: Stack, service: str = "web") -> list[str]:
-    return [line for line in s.logs(service).splitlines() if "reloaded in" in line]
-
-
 def post_note(s: Stack, body: str) -> requests.Response:
     return requests.post(s.url + "/notes", data={"body": body}, allow_redirects=False, timeout=10)
 
@@ -109,7 +105,7 @@ def test_serves_it_healthy_and_never_logs_the_health_check(blog):
 def test_a_view_edit_is_served_and_the_log_names_the_file(blog):
     blog.edit("notes_blog/views.py", "short notes, kept in SQLite.", "short notes, edited on the host.")
     wait_for(lambda: blog.get("/about").text.endswith("edited on the host."), 15, 0.1, "the edited view")
-    assert "notes_blog/views.py changed" in reloads(blog)[-1], reloads(blog)
+    assert "notes_blog/views.py changed" in blog.reloads()[-1], blog.reloads()
 
 
 def test_a_template_edit_is_served(blog):
@@ -118,7 +114,7 @@ def test_a_template_edit_is_served(blog):
 
 
 def test_database_writes_in_the_instance_folder_reload_nothing(blog):
-    before = reloads(blog)
+    before = blog.reloads()
     for n in range(5):
         response = post_note(blog, f"note {n}")
         assert response.status_code == 303, response.text
@@ -128,8 +124,8 @@ def test_database_writes_in_the_instance_folder_reload_nothing(blog):
     # The watcher is still alive: a later edit reloads, and that reload is the only new one.
     blog.edit("notes_blog/views.py", "edited on the host.", "edited after the writes.")
     wait_for(lambda: blog.get("/about").text.endswith("edited after the writes."), 15, 0.1, "the later edit")
-    wait_for(lambda: len(reloads(blog)) > len(before), 5, 0.1, "the reload line")
-    new = reloads(blog)[len(before):]
+    wait_for(lambda: len(blog.reloads()) > len(before), 5, 0.1, "the reload line")
+    new = blog.reloads()[len(before):]
     assert len(new) == 1 and "notes_blog/views.py changed" in new[0], new
 
 
