@@ -4,7 +4,7 @@ import os
 import signal
 from pathlib import Path
 
-from harness import processes_with_marker, run_entrypoint, wait_for
+from harness import process_table, processes_with_marker, run_entrypoint, wait_for
 
 STATE = '''
 
@@ -64,6 +64,8 @@ def test_a_requirements_change_rebuilds_the_fork_server(devserver, project):
              message="a rebuild and reload")
     assert "rebuilding the preloaded fork server: requirements.txt changed" in server.log()
     wait_for(lambda: fork_server_pid(server) != before, 10, message="a new fork server")
+    # The retired one forks no more, and goes once the worker it forked has (reaped: no zombie either).
+    wait_for(lambda: before not in process_table(), 15, message="the retired fork server to exit")
 
 
 def test_preload_lists_extra_modules(devserver):

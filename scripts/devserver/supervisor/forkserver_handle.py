@@ -67,6 +67,7 @@ class ForkServerHandle:
                     self.importing = rest
         except OSError:
             pass
+        self.control.close()
         self.dead.set()
         self.settled.set()
         self.replies.put(None)
@@ -101,6 +102,12 @@ class ForkServerHandle:
         """Retire it: it forks no more, and stays only until the workers it forked have exited and
         their statuses are written. One still preloading has none, and is killed."""
         if self.control is not None:
-            self.control.close()
+            # End of input for it, our reading end left open: close() would send nothing while the
+            # reader thread is blocked in recv (that holds the socket), and it would linger, forking
+            # nothing, until the server stopped. The reader sees EOF when the process itself is gone.
+            try:
+                self.control.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass  # gone already
         if self.pid is not None and not self.ready.is_set():
             processes.signal_group(self.pid, signal.SIGKILL)
