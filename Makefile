@@ -8,10 +8,10 @@ COMPOSE ?= docker compose
 ALL_PROFILES = --profile '*'
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev test lint docs up down logs shell build clean
+.PHONY: help install dev test test-devserver lint docs up down logs shell build clean
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / && !seen[$$1]++ {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 # template-only:begin
 
 .PHONY: new bench
@@ -46,8 +46,16 @@ install: $(VENV)/.installed ## create .venv with the pinned dependencies
 dev: install ## run the dev server on this machine (it reads .env itself, as compose does)
 	$(BIN)/python scripts/entrypoint.py
 
-test: install ## run every test: the host tests, then the Docker ones (needs a Docker engine)
+# template-only:begin
+# In this template, pyproject.toml's testpaths add scripts/tests: `make test` runs both suites,
+# as its CI (.ci/run) needs. `make help` shows the first help of a target, this one.
+test: ## run every test: tests/, then the dev environment's scripts/tests/ (Docker ones need an engine)
+# template-only:end
+test: install ## run your tests: tests/, and tests/integration/ on the real stack (that needs Docker)
 	$(BIN)/python -m pytest
+
+test-devserver: install ## run the dev environment's own tests, scripts/tests/ (minutes; Docker ones need an engine)
+	$(BIN)/python -m pytest scripts/tests
 
 lint: install ## check style and common bugs with ruff
 	$(BIN)/ruff check .
