@@ -104,6 +104,7 @@ def test_the_answers_go_everywhere_they_belong(shop):
     assert 'name = "my_shop-2"\n' in files["pyproject.toml"]
     assert 'description = "my_shop-2: a Flask app served by gevent, ' in files["pyproject.toml"]
     assert 'known-local-folder = [\n    "editor_saves",\n]\n' in files["pyproject.toml"]  # not bench's "reload"
+    assert 'testpaths = [\n    "tests",\n]\n' in files["pyproject.toml"]  # the user's tests, not scripts/tests
     assert files["README.md"].startswith("# my_shop-2\n")
     assert "http://127.0.0.1:8123/testsleep" in files["README.md"]
     assert "\n# PORT=8123\n" in files[".env.example"]  # commented out, as every line there
@@ -143,6 +144,38 @@ def test_it_records_the_templates_head_commit(shop, template):
 def test_it_has_a_git_history_of_its_own(shop):
     assert len(git(shop, "log", "--format=%H").split()) == 1
     assert git(shop, "status", "--porcelain") == ""
+
+
+def collected(project: Path, target: str) -> list[str]:
+    """The tests `make <target>` runs in a project, collected only (with this repository's .venv, as it is)."""
+    result = subprocess.run(["make", "-s", "-o", "install", target, f"VENV={ROOT / '.venv'}"], cwd=project,
+                            env={**GIT_ENV, "PYTEST_ADDOPTS": "--collect-only -q"}, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return [line for line in result.stdout.splitlines() if "::" in line]
+
+
+def test_its_make_test_runs_its_own_tests_and_make_test_devserver_the_dev_environments(shop):
+    """The user's CI (`make test`) runs tests/ only, unit and integration; the dev suite has a target of its own."""
+    own = collected(shop, "test")
+    assert own and all(test.startswith("tests/") for test in own), own
+    assert any(test.startswith("tests/integration/") for test in own), own
+    dev = collected(shop, "test-devserver")
+    assert dev and all(test.startswith("scripts/tests/") for test in dev), dev[:20]
+    for suite in ("scripts/tests/test_settings.py::", "scripts/tests/test_reload.py::",
+                  "scripts/tests/docker/test_dev_stack.py::"):
+        assert any(test.startswith(suite) for test in dev), suite
+    assert not any(test.startswith("scripts/tests/template/") for test in dev)  # left out with the template
+    helps = subprocess.run(["make", "help"], cwd=shop, capture_output=True, text=True, check=True).stdout
+    assert "make test           run your tests: tests/" in helps and "make test-devserver run the dev" in helps
+
+
+def test_in_this_template_make_test_runs_both_suites():
+    """The template's CI (.ci/run) runs `make test`: the dev environment's suite must stay in it."""
+    everything = collected(ROOT, "test")
+    for suite in ("tests/test_app.py::", "tests/integration/", "scripts/tests/test_settings.py::",
+                  "scripts/tests/docker/test_generated_stack.py::", "scripts/tests/template/"):
+        assert any(test.startswith(suite) for test in everything), suite
 
 
 def test_its_dev_server_serves_it(shop):
