@@ -87,11 +87,11 @@ def test_two_saves_within_one_second_of_the_same_size_serve_the_last(shop, proje
     server = shop()
     source = project / "shop" / "__init__.py"
     for _ in range(3):
-        wait_for(lambda: time.time() % 1 < 0.3, 2, 0.005, "the start of a second")
+        wait_for(lambda: time.time() % 1 < 0.3, 10, 0.005, "the start of a second")  # at most 0.7 s away
         source.write_text(source.read_text().replace('"v1"', '"V1"'))
         serves(server, "V1")
         source.write_text(source.read_text().replace('"V1"', '"v1"'))  # same size, very likely the same second
-        serves(server, "v1", timeout=5)
+        serves(server, "v1")  # a stale .pyc never serves it: any deadline tells
 
 
 def test_an_unreadable_directory_is_skipped_with_a_warning_and_the_rest_reloads(shop, project, devserver):
@@ -145,7 +145,7 @@ def test_the_project_directory_deleted_and_restored_does_not_kill_the_supervisor
 def test_an_import_that_never_finishes_says_where_it_waits(shop, project, blocking):
     server = shop(f"if not os.environ.get('NEVER'):\n    {blocking}\n".replace("\n    pass", "\n        pass"),
                   wait=False)
-    wait_for(lambda: "still loading the app after 3s, at shop/__init__.py:" in server.log(), 10,
+    wait_for(lambda: "still loading the app after 3s, at shop/__init__.py:" in server.log(), 30,
              message=f"the still-loading line\n{server.log()}")
     line = next(line for line in server.log().splitlines() if "still loading" in line)
     assert ("time.sleep(3600)" if "sleep" in blocking else "while True") in line or "pass" in line, line
@@ -162,7 +162,7 @@ def test_a_crashed_worker_is_replaced_by_a_503_page_until_it_restarts(shop, prel
             server.get("/die", timeout=5)
         except requests.RequestException:
             pass  # the connection dies with the worker
-        wait_for(lambda: (r := server.get("/", timeout=5)).status_code == 200 or seen.append(r) or False, 15,
+        wait_for(lambda: (r := server.get("/", timeout=5)).status_code == 200 or seen.append(r) or False, 30,
                  interval=0.02, message=f"restart {crash + 1}\n{server.log()}")
     unavailable = [r for r in seen if r.status_code == 503]
     assert unavailable, [r.status_code for r in seen]
@@ -211,8 +211,9 @@ def test_rapid_truncate_then_write_saves_never_show_an_error_page(shop, project)
     assert statuses.count(500) == 0 and statuses.count(-1) == 0, {s: statuses.count(s) for s in set(statuses)}
     source.write_text(source.read_text() + "\ndef broken(:\n")
     started = time.monotonic()
-    wait_for(lambda: server.get("/").status_code == 500, 5, message="the syntax error page")
-    assert time.monotonic() - started < 2.0
+    wait_for(lambda: server.get("/").status_code == 500, 15, message="the syntax error page")
+    # Promptly, not hidden for good: the supervisor hides an error at most 1 s after the first change.
+    assert time.monotonic() - started < 10.0
     write_shop(project, version="v42")
     serves(server, "v42")
 
@@ -276,12 +277,12 @@ def test_ambiguous_or_malformed_bodies_get_400_and_the_connection_closed(shop, r
 
 def test_a_stop_is_not_held_by_a_connection_that_never_sends_a_request(shop):
     """Browsers open speculative connections that may never carry a request."""
-    server = shop()
+    server = shop(GRACEFUL_TIMEOUT="30")  # what a stop held by the silent connection would take
     silent = socket.create_connection(("127.0.0.1", server.port))
     try:
         assert server.get("/").text == "v1"  # the silent connection has been accepted by now
         started = time.monotonic()
         assert server.stop() == 0
-        assert time.monotonic() - started < 2.0
+        assert time.monotonic() - started < 10.0  # ~0.7 s (its 0.5 s grace); held: GRACEFUL_TIMEOUT, 30 s
     finally:
         silent.close()

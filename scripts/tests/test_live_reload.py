@@ -48,7 +48,10 @@ def first_served(url: str, text: str, deadline: float = 10) -> float:
     raise AssertionError(f"{text!r} never served at {url}")
 
 
-def test_a_saved_view_shows_within_300_ms_of_the_new_code_serving(devserver, browser):
+def test_a_saved_view_shows_as_the_new_code_serves_not_at_a_reconnect_timer(devserver, browser):
+    """The page reloads at its stream's hello from the new code. What this guards: a page that learns of
+    the new code only when its event stream reconnects on a timer (RETRY_MS, 1 s) shows every save
+    ~1.05 s after it serves; the good case is ~0.1 s (how fast is a benchmark's question, not a test's)."""
     server = devserver(ACCESS_LOG="0")
     server.append("kiosk/views.py", VERSION_ROUTE)
     wait_for(lambda: "version v0" in server.get("/version").text, 10, message="the route")
@@ -67,7 +70,8 @@ def test_a_saved_view_shows_within_300_ms_of_the_new_code_serving(devserver, bro
         time.sleep(0.3)  # the page settles before the next save
     median = statistics.median(lags)
     print(f"\nlive reload: page shows new code {median * 1000:.0f} ms (median of 10) after it first serves")
-    assert median < 0.3, [round(lag, 3) for lag in lags]
+    # Under the 1 s a reconnect timer costs, over 5x the good case: a slow runner stays far below it.
+    assert median < 0.8, [round(lag, 3) for lag in lags]
 
 
 def test_template_edit_reloads_and_stylesheet_edit_keeps_what_was_typed(devserver, browser):
@@ -109,7 +113,7 @@ def test_a_syntax_error_shows_by_itself_and_so_does_the_fix_in_eight_tabs(devser
 
 
 def test_json_and_streams_are_left_alone_and_the_stream_does_not_hold_a_stop(devserver):
-    server = devserver()
+    server = devserver(GRACEFUL_TIMEOUT="30")  # far above the good case: a held stop shows as one
     assert server.get("/pid").headers["Content-Type"] == "application/json"
     assert "data-devserver-live-reload" not in server.get("/pid").text
     assert "data-devserver-live-reload" not in server.get("/").text  # no </body>: not a page to touch
@@ -121,7 +125,8 @@ def test_json_and_streams_are_left_alone_and_the_stream_does_not_hold_a_stop(dev
     assert next(stream.iter_lines()) == b"retry: 1000"
     start = time.monotonic()
     assert server.stop() == 0
-    assert time.monotonic() - start < 2  # not GRACEFUL_TIMEOUT (5 s): the stream ended at once
+    # A stream that held the stop would take GRACEFUL_TIMEOUT (30 s); the good case is ~0.1 s.
+    assert time.monotonic() - start < 10
     assert "/__devserver__/live" not in server.log()
 
 

@@ -85,7 +85,8 @@ def test_fifty_queries_waiting_in_the_database_at_once_hold_nothing_back(pg_stac
         responses = list(pool.map(one, range(CONCURRENT)))
     elapsed = time.monotonic() - start
     assert [r.status_code for r in responses] == [200] * CONCURRENT
-    assert elapsed < 1.5, f"{CONCURRENT} concurrent pg_sleep(1) took {elapsed:.2f} s: the driver blocks the hub"
+    # ~1 s; a blocking driver runs them one after another: 50 s (its requests time out at 30 s first).
+    assert elapsed < 10, f"{CONCURRENT} concurrent pg_sleep(1) took {elapsed:.2f} s: the driver blocks the hub"
     assert len(blocking_reports(pg_stack)) == reports_before, blocking_reports(pg_stack)
     print(f"{CONCURRENT} concurrent pg_sleep(1): {elapsed:.2f} s")
 
@@ -99,12 +100,13 @@ def test_a_call_that_blocks_in_c_is_reported_with_the_views_line_and_delays_the_
         fast = pg_stack.get("/pid")  # sent while the hub is blocked: it waits for the C call to end
         delay = time.monotonic() - started
         assert blocking.result().text == "slept in C"
-    assert fast.status_code == 200 and delay > 0.5, f"a concurrent request took {delay:.2f} s"
+    # Held by the C call: up to its 1 s; a request the hub were free to answer would take ~0.01 s.
+    assert fast.status_code == 200 and delay > 0.2, f"a concurrent request took {delay:.2f} s"
     line = next(n for n, text in enumerate((pg_stack.dir / "kiosk" / "views.py").read_text().splitlines(), 1)
                 if "ctypes.CDLL(None).sleep(1)" in text)
     wait_for(lambda: any(f"while serving GET /c-sleep, at kiosk/views.py:{line}:" in report
                          for report in blocking_reports(pg_stack)),
-             2, message="the blocking report within 2 s")
+             20, message="the blocking report")  # written during the block, which has ended
     log = pg_stack.logs()
     assert "ctypes.CDLL(None).sleep(1)" in log
     print(log[log.index("event loop was blocked") - 30:][:400])  # the report as a user sees it (README)
