@@ -7,7 +7,7 @@ a descriptor can ride along by SCM_RIGHTS):
   supervisor's own queue      the events its loop handles (supervisor/supervisor.py)
   retiring worker -> successor  client connections handed over, one per message (handover.py)
 and one status pipe per child, written by whoever reaps it (processes.write_status).
-A control socket closing means the other side is gone: no polling, no orphans.
+A process is gone when it has exited (processes.follow), not when its control socket closes.
 """
 
 import socket
@@ -45,6 +45,7 @@ class ForkServerWords:
     # fork server -> supervisor
     READY = "ready"  # preloaded: forks from now on are fast
     FORKED = "forked"  # + " PID": the worker just forked
+    FORK_FAILED = "fork-failed"  # + " ERRNO STRERROR": fork() itself failed (EAGAIN under a pids limit, say)
     PRELOAD_FAILED = "preload-failed"  # + " MODULE: ERROR": a PRELOAD module did not import; it exits
     IMPORTING = "importing"  # + " MODULE": a learned module it imports now (a crash inside names it)
     LEFT_OUT = "left-out"  # + " MODULE: WHY": a learned module it did not preload (its import failed)
@@ -65,7 +66,8 @@ class Event:
     INSTALLED = "installed"  # a live install ended (installer.Installed): reload once, or say why not
     ASSETS = "assets"  # templates or static files changed (the paths): tell the serving workers (live reload)
     LOADED = "loaded"  # a worker has loaded (the worker)
-    GONE = "gone"  # a worker has exited, its status known (the worker)
+    DRAINING = "draining"  # an old worker stopped accepting (the worker): its successors may serve
+    GONE = "gone"  # a worker has exited, its status known, or never started (the worker)
     SIGNAL = "signal"  # TERM/INT: stop; HUP: reload (the signal number)
     TICK = "tick"  # nothing happened for a while: housekeeping only
 

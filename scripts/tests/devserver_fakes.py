@@ -28,6 +28,8 @@ class FakeWorker:
         self.events = events
         self.error = error
         self.error_only = bool(error)
+        self.start_failure: str | None = None
+        self.fork_refused: OSError | None = None
         self.started = time.monotonic()
         self.loaded = False
         self.serves_app = False
@@ -37,6 +39,8 @@ class FakeWorker:
         self.words: list[str] = []
         self.channels: list[object] = []
         self.signals: list[int] = []
+        self.killed = False
+        self.acknowledges = True  # DRAIN is acknowledged at once (False: the test says when, DRAINING)
 
     def __repr__(self) -> str:
         return f"worker {self.pid}"
@@ -45,13 +49,16 @@ class FakeWorker:
         word, _, self.detail = word.partition(" ")  # e.g. SERVE's generation
         self.words.append(word)
         self.channels.append(channel)
-        if word in (WorkerWords.DRAIN, WorkerWords.STOP):
+        if word == WorkerWords.STOP or word == WorkerWords.DRAIN and self.acknowledges:
             self.draining.set()
         if word == WorkerWords.STOP:
             self.events.put(self.exit(0))  # it has no request to finish
 
     def signal_group(self, signum: int) -> None:
         self.signals.append(signum)
+        if signum == signal.SIGKILL and self.exit_status is None and not self.killed:
+            self.killed = True
+            self.events.put(self.exit(-signal.SIGKILL))  # as a real process would, soon after
 
     def close(self) -> None:
         pass
@@ -65,6 +72,10 @@ class FakeWorker:
         self.exit_status = status
         return Event.GONE, self
 
+    def never_forked(self, why: str = "the fork server stopped", refused: OSError | None = None):
+        self.start_failure, self.fork_refused = why, refused
+        return Event.GONE, self
+
 
 class FakeLauncher:
     mode = "fake"
@@ -75,14 +86,24 @@ class FakeLauncher:
         self.launched: list[FakeWorker] = []
         self.rebuilt: list[str] = []
         self.learned: set[str] = set()
+        self.refuse: OSError | None = None  # launch() raises it (EAGAIN, say)
+        self.stopped = False
 
     def start(self) -> None:
         pass
 
-    def launch(self, error: str | None = None) -> FakeWorker:
+    def launch(self, error: str | None = None, fresh: bool = False) -> FakeWorker:
+        if self.refuse is not None:
+            raise self.refuse
         worker = FakeWorker(self.events, error)
+        worker.fresh = fresh
         self.launched.append(worker)
         return worker
+
+    def launch_again(self, worker: FakeWorker) -> FakeWorker:
+        if worker.fork_refused is not None:
+            raise worker.fork_refused
+        return self.launch(worker.error, fresh=True)
 
     def rebuild(self, why: str, dependencies_changed: bool = False) -> None:
         self.rebuilt.append(why)
@@ -103,6 +124,9 @@ class FakeLauncher:
         return set()
 
     def stop(self) -> None:
+        self.stopped = True
+
+    def kill(self) -> None:
         pass
 
 
@@ -112,10 +136,18 @@ class FakeInstaller:
     def __init__(self):
         self.requests = 0
         self.running = False
+        self.stopped = False
 
     def request(self) -> None:
-        self.requests += 1
-        self.running = True
+        if not self.stopped:
+            self.requests += 1
+            self.running = True
+
+    def stop(self) -> None:
+        self.stopped = True  # a real install then ends: the test says when (running = False)
+
+    def kill(self) -> None:
+        self.running = False
 
     def installs(self, path: str) -> bool:
         return Path(path).name in ("requirements.txt", "requirements-test.txt")
@@ -132,10 +164,20 @@ def make_supervisor(root: Path = APPS, installer: FakeInstaller | None = None, *
 
 
 def handle(supervisor: Supervisor, event: tuple[str, object]) -> None:
-    """One turn of the supervisor's loop, for this event."""
-    name, arg = event
-    getattr(supervisor, f"on_{name}")(arg)
-    supervisor.housekeeping()
+    """One turn of the supervisor's loop, for this event (its own dispatch); a bug it caught fails the test."""
+    supervisor.dispatch(*event)
+    assert not supervisor.bugs_said, supervisor.bugs_said
+
+
+def run_queued(supervisor: Supervisor, limit: int = 100) -> None:
+    """Turns of the loop for what is queued (the fakes queue GONE on STOP), until it exits or nothing is left."""
+    for _ in range(limit):
+        if supervisor.exit_code is not None:
+            return
+        event = supervisor.next_event(0)
+        if event[0] == Event.TICK and supervisor.phase != "stopping":
+            return
+        handle(supervisor, event)
 
 
 KILL = signal.SIGKILL

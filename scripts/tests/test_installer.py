@@ -6,12 +6,18 @@ installer on its path and its record, installed-from/, as `make install` writes 
 """
 
 import json
+import os
+import signal
 import subprocess
 import venv
 from pathlib import Path
 
 import pytest
 
+from devserver.processes import read_status
+from devserver.supervisor.children import popen_reaped
+from devserver.supervisor.installer import Installer
+from devserver.supervisor.reaper import Reaper
 from harness import ROOT
 
 # Runs in the fresh venv: one install, its outcome as JSON.
@@ -67,3 +73,21 @@ def test_a_removed_line_uninstalls_nothing_and_breaks_nothing(environment, tmp_p
     assert outcome["ok"] and outcome["added"] == [] and outcome["files"] == ["requirements.txt"], outcome
     still = subprocess.run([environment / "bin" / "python", "-c", "import humanize"], capture_output=True)
     assert still.returncode == 0
+
+
+def test_after_stop_no_install_runs_and_none_starts(tmp_path):
+    """A stop races an install starting (its pid not known yet) and a save queued behind it: neither may
+    leave an installer running once the server has gone."""
+    reaper = Reaper().start()
+    installer = Installer(tmp_path, reaper, lambda result: None)
+    installer.stop()
+    installer.request()  # a save after the stop
+    assert not installer.running
+    starting, status = popen_reaped(reaper, ["sleep", "30"])  # an install whose Popen returns after the stop
+    installer._started(starting.pid)
+    assert read_status(status, 10) == -signal.SIGTERM  # ended as soon as its pid was known
+    try:
+        os.killpg(starting.pid, 0)
+        raise AssertionError("the install outlived the stop")
+    except ProcessLookupError:
+        pass

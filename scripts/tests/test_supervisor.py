@@ -14,7 +14,7 @@ from devserver import protocol
 from devserver.protocol import Event, WorkerWords
 from devserver.supervisor.installer import Installed
 from devserver.supervisor.watcher import site_packages
-from devserver_fakes import APPS, KILL, FakeInstaller, handle, make_supervisor
+from devserver_fakes import APPS, KILL, FakeInstaller, handle, make_supervisor, run_queued
 
 
 @pytest.fixture
@@ -106,6 +106,7 @@ def test_without_reload_a_load_error_stops_the_server(capsys):
     sup = make_supervisor(RELOAD="0")  # its listener is closed by the stop
     sup.start_generation("start")
     handle(sup, sup.pending[0].load(ok=False))
+    run_queued(sup)  # the stopping phase: its worker told to stop, and gone
     assert sup.exit_code == 1
     assert "with RELOAD=0 nothing will reload it" in capsys.readouterr().err
 
@@ -137,7 +138,8 @@ def test_several_workers_serve_only_once_all_have_loaded():
 
 def test_stopping_drains_every_worker_and_exits_0(sup):
     worker = serving(sup)
-    sup.shutdown("SIGTERM")
+    handle(sup, (Event.SIGNAL, signal.SIGTERM))
+    run_queued(sup)
     assert worker.words[-1] == WorkerWords.STOP and sup.exit_code == 0 and not sup.retiring
 
 
@@ -226,4 +228,156 @@ def test_a_retired_worker_ended_by_sigkill_is_said_and_under_a_debugger_why(caps
     assert KILL in old.signals
     assert (f"{old} still had requests after GRACEFUL_TIMEOUT=5s and more: ending it. Paused at a breakpoint? "
             "Its debug session ends with it.") in capsys.readouterr().err
+    sup.listener.close()
+
+
+# -- never hangs, never dies: one dispatch, events with deadlines, one error boundary -------------
+
+def queued(sup) -> list[str]:
+    """The events waiting on the queue (taken off it)."""
+    found = []
+    while (event := sup.next_event(0))[0] != Event.TICK:
+        found.append(event[0])
+    return found
+
+
+@pytest.fixture
+def installing_at_start(tmp_path, monkeypatch):
+    """A supervisor whose environment is stale at start: it begins in its installing phase."""
+    supervisor = make_supervisor(installer=FakeInstaller())
+    monkeypatch.setattr("devserver.supervisor.supervisor.stale_files", lambda root: ["requirements.txt"])
+    monkeypatch.setattr("devserver.supervisor.supervisor.orphans.become_subreaper", lambda: None)
+    supervisor.watchers = []
+    assert supervisor.install_at_start() and supervisor.phase == "installing"
+    yield supervisor
+    supervisor.listener.close()
+
+
+def test_the_start_up_install_with_other_events_queued_behind_it_reads_them_all(installing_at_start, capsys):
+    sup = installing_at_start
+    site_batch = {str(site_packages()[0] / "humanize-4.17.0.dist-info")}
+    for event in [(Event.DEPS, site_batch), (Event.CHANGE, {str(APPS / "kiosk" / "views.py")}), (Event.TICK, None),
+                  (Event.INSTALLED, Installed(["requirements.txt"], added=["humanize==4.17.0"], tool="uv"))]:
+        sup.events.put(event)
+    for _ in range(4):  # the old start-up loop spun here forever, pushing the DEPS batch back
+        handle(sup, sup.next_event(0))
+    assert sup.phase == "serving" and len(sup.pending) == 1 and sup.launcher.rebuilt == []
+    assert "installed humanize==4.17.0" in capsys.readouterr().err
+    assert queued(sup) == []
+
+
+def test_sigterm_during_the_start_up_install_stops_it_and_exits_at_once(installing_at_start):
+    sup = installing_at_start
+    sup.events.put((Event.CHANGE, {"a.py"}))
+    sup.events.put((Event.SIGNAL, signal.SIGTERM))
+    handle(sup, sup.next_event(0))
+    handle(sup, sup.next_event(0))
+    assert sup.installer.stopped and sup.exit_code is None  # waits for the install to end...
+    sup.installer.running = False
+    handle(sup, (Event.TICK, None))
+    assert sup.exit_code == 0 and sup.launcher.launched == []  # ... and no worker was ever started
+
+
+def test_sigterm_while_the_fork_server_has_not_answered_exits_at_once(sup):
+    (unforked,) = sup.pending  # asked of a fork server still preloading: never loads
+    handle(sup, (Event.SIGNAL, signal.SIGTERM))
+    run_queued(sup)
+    assert sup.exit_code == 0 and KILL in unforked.signals and sup.launcher.stopped
+
+
+def test_production_sighup_whose_code_does_not_load_keeps_the_old_workers(capsys):
+    sup = make_supervisor(RELOAD="0")
+    sup.start_generation("start")
+    old = serving(sup)
+    handle(sup, (Event.SIGNAL, signal.SIGHUP))
+    (new,) = sup.pending
+    handle(sup, new.load(ok=False))
+    run_queued(sup)
+    assert sup.exit_code is None and sup.current == [old] and old.words == [WorkerWords.SERVE]
+    assert KILL in new.signals
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert "the new code could not be loaded (see above): the workers already running go on serving" in line
+    sup.listener.close()
+
+
+def test_a_bug_in_a_handler_is_said_once_and_the_server_goes_on(sup, capsys, monkeypatch):
+    worker = serving(sup)
+
+    def broken(paths):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sup, "on_assets", broken)
+    for _ in range(3):
+        sup.dispatch(Event.ASSETS, {"style.css"})
+    said = capsys.readouterr().err
+    assert said.count("error: the dev server failed handling assets") == 1 and "No space left on device" in said
+    assert sup.exit_code is None and sup.current == [worker]
+
+
+def test_a_failed_start_is_a_failed_generation_tried_again_later(sup, capsys):
+    import errno
+
+    worker = serving(sup)
+    sup.launcher.refuse = OSError(errno.EAGAIN, "Resource temporarily unavailable")
+    handle(sup, (Event.CHANGE, {str(APPS / "kiosk" / "views.py")}))
+    assert sup.current == [worker] and sup.pending == [] and sup.restart_at is not None
+    assert ("error: could not start a worker: Resource temporarily unavailable: too many processes"
+            in capsys.readouterr().err)
+    sup.launcher.refuse = None
+    sup.restart_at = 0.0
+    handle(sup, (Event.TICK, None))
+    assert len(sup.pending) == 1 and sup.pending_cause == "kiosk/views.py changed"
+
+
+def test_a_worker_the_fork_server_never_forked_is_started_the_plain_way(sup):
+    serving(sup)
+    handle(sup, (Event.CHANGE, {"a.py"}))
+    (asked,) = sup.pending
+    handle(sup, asked.never_forked("the fork server did not answer"))
+    (again,) = sup.pending
+    assert again is not asked and again.fresh
+
+
+def test_new_workers_serve_only_once_the_old_ones_stopped_accepting(sup):
+    old = serving(sup)
+    old.acknowledges = False
+    handle(sup, (Event.CHANGE, {"a.py"}))
+    (new,) = sup.pending
+    handle(sup, new.load())
+    assert old.words[-1] == WorkerWords.DRAIN and new.words == []  # not yet: the old one may still accept
+    old.draining.set()
+    handle(sup, (Event.DRAINING, old))
+    assert new.words == [WorkerWords.SERVE]
+
+
+def test_an_old_worker_that_never_acknowledges_holds_nothing_past_its_deadline(sup):
+    old = serving(sup)
+    old.acknowledges = False  # paused at a breakpoint, say
+    handle(sup, (Event.CHANGE, {"a.py"}))
+    (new,) = sup.pending
+    handle(sup, new.load())
+    assert new.words == [] and 0 < sup.wait() <= 1.0  # the loop wakes for the deadline
+    sup.handover.deadline = 0.0  # ... which has passed
+    handle(sup, (Event.TICK, None))
+    assert new.words == [WorkerWords.SERVE]
+
+
+def test_an_empty_file_is_an_editor_mid_save_not_an_error_to_show(tmp_path):
+    """Truncate, then write: however long a loaded machine keeps the file empty, no error page, until
+    it stays empty for EMPTY_SETTLE; a file written again since its event waits for that event."""
+    source = tmp_path / "app.py"
+    source.write_text("")
+    sup = make_supervisor()
+    sup.start_generation("start")
+    serving(sup)
+    handle(sup, (Event.CHANGE, {str(source)}))
+    handle(sup, sup.pending[0].load(ok=False))
+    sup.first_unserved_change = sup.last_change = sup.last_change - 0.5  # past ERROR_SETTLE and its cap...
+    sup.consider_promoting()
+    assert sup.pending and sup.promote_at is not None  # ... but the file is empty: not shown
+    source.write_text("app = None\n")  # the editor's write; its event not heard yet
+    sup.consider_promoting()
+    assert sup.pending  # still not: the new state's event is on its way
+    sup.consider_promoting()
+    assert not sup.pending  # no event came: this is the file as it is, and its error shows
     sup.listener.close()

@@ -11,6 +11,7 @@ and no thread, so a forked child carries no gevent state but what gevent.reinit(
 resets. Talks to the supervisor over its control socket (the words: protocol.ForkServerWords):
   <- FORK or FORK_ERROR + " STATUS MESSAGE", with two descriptors: the new worker's control
      socket and the write end of its status pipe                  -> FORKED + " PID"
+     or FORK_FAILED + " ERROR" when fork() itself fails (it goes on)
   -> READY once preloaded; PRELOAD_FAILED + " MODULE: ERROR" (then it exits)
 It reaps the workers it forked and writes each one's exit status into that worker's pipe.
 When its control socket closes (it is rebuilt, or the server stops) it forks no more and
@@ -202,7 +203,13 @@ def fork_worker(control, message: bytes, fds: list[int], listen_fd: int, status_
             os.close(fd)
         return
     worker_control, status_fd = fds
-    pid = real_fork()
+    try:
+        pid = real_fork()
+    except OSError as exc:  # EAGAIN under a pids limit, ENOMEM: this process goes on, the supervisor says it
+        os.close(worker_control)
+        os.close(status_fd)
+        protocol.send(control, f"{ForkServerWords.FORK_FAILED} {exc.errno} {exc.strerror}")
+        return
     if pid == 0:
         become_worker(listen_fd, worker_control, rest if word == ForkServerWords.FORK_ERROR else None,
                       [control.fileno(), *own_fds, status_fd, *status_pipes.values()])

@@ -8,11 +8,13 @@ the write end of its status pipe before it can possibly be reaped.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -41,10 +43,13 @@ def start_child(module: str, listener: socket.socket, control: socket.socket, en
     It leads a new session: its own process group, and Ctrl-C in a terminal reaches only the supervisor.
     """
     root = os.environ[protocol.ROOT_ENV]
-    process, status_r = popen_reaped(reaper, [sys.executable, "-m", module], env=child_env(listener, control, env),
-                                     pass_fds=(listener.fileno(), control.fileno()),
-                                     cwd=root if os.path.isdir(root) else "/")
-    control.close()  # the child's end, now the child's alone
+    try:
+        process, status_r = popen_reaped(reaper, [sys.executable, "-m", module],
+                                         env=child_env(listener, control, env),
+                                         pass_fds=(listener.fileno(), control.fileno()),
+                                         cwd=root if os.path.isdir(root) else "/")
+    finally:
+        control.close()  # the child's end, now the child's alone (or nobody's: it did not start)
     return process.pid, status_r
 
 
@@ -52,12 +57,26 @@ def popen_reaped(reaper: Reaper, argv: list[str], **popen_args) -> tuple[subproc
     """Popen in a session of its own, registered with the reaper before it can be reaped; returns the
     process and the read end of its status pipe (the reaper writes its exit status there)."""
     status_r, status_w = os.pipe()
-    with reaper.starting_child() as register:
-        process = subprocess.Popen(argv, start_new_session=True, **popen_args)
-        register(process.pid, status_w)
+    try:
+        with reaper.starting_child() as register:
+            process = subprocess.Popen(argv, start_new_session=True, **popen_args)
+            register(process.pid, status_w)
+    except BaseException:  # EAGAIN under a pids limit, say: no pipe is left behind
+        os.close(status_r)
+        os.close(status_w)
+        raise
     # The reaper collects every child (the supervisor may be PID 1), so Popen must not wait for this one.
     process.returncode = 0
     return process, status_r
+
+
+def start_thread(thread: threading.Thread) -> None:
+    """Start a thread, or raise the OSError a failed fork would (EAGAIN): under a pids limit a thread is
+    a process too, and threading says so with a RuntimeError."""
+    try:
+        thread.start()
+    except RuntimeError as exc:
+        raise OSError(errno.EAGAIN, os.strerror(errno.EAGAIN), str(exc)) from exc
 
 
 def run_command(argv: list[str], reaper: Reaper, timeout: float,

@@ -1,4 +1,8 @@
-"""The supervisor's handle on the fork server process (forkserver/main.py): start it, ask it for workers."""
+"""The supervisor's handle on the fork server process (forkserver/main.py): start it, ask it for workers.
+
+Nothing here waits for it. A fork asked before it has preloaded waits in its socket, and its
+answer (the worker's pid) reaches the worker's handle from this handle's reader thread.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +10,22 @@ import os
 import signal
 import socket
 import threading
-from queue import Empty, SimpleQueue
+from collections import deque
+from queue import SimpleQueue
 
 from devserver import processes, protocol
 from devserver.protocol import ForkServerWords
-from devserver.supervisor.children import STATUS_WAIT, start_child
+from devserver.supervisor.children import STATUS_WAIT, start_child, start_thread
 from devserver.supervisor.reaper import Reaper
+from devserver.supervisor.worker_handle import FORK_TIMEOUT, WorkerHandle
 
 READY_TIMEOUT = 15.0  # importing the preloaded packages, on a slow machine
-FORK_TIMEOUT = 5.0
-
-
-class ForkServerGone(Exception):
-    pass
 
 
 class ForkServerHandle:
-    """One fork server process. `ready` once it has preloaded, `dead` once its control socket closed;
-    `failure` says which PRELOAD module it could not import."""
+    """One fork server process. `ready` once it has preloaded; `closed` once it forks no more (its
+    control socket closed: retired, or dying); `exited` once the process has exited. `failure` says
+    which PRELOAD module it could not import."""
 
     def __init__(self, listener: socket.socket, env: dict[str, str], reaper: Reaper, learned: list[str] = ()):
         self.listener = listener
@@ -31,83 +33,114 @@ class ForkServerHandle:
         self.reaper = reaper
         self.pid: int | None = None
         self.ready = threading.Event()
-        self.dead = threading.Event()  # its control socket closed
-        self.settled = threading.Event()  # ready or dead, whichever came first
+        self.closed = threading.Event()
+        self.exited = threading.Event()
         self.failure: str | None = None
         self.learned = list(learned)  # the learned modules it is asked to preload (listed in env's file)
         self.left_out: dict[str, str] = {}  # those it could not, and why
         self.importing: str | None = None  # the learned module it was importing when last heard of
         self.exit_status: int | None = None
-        self.replies: SimpleQueue = SimpleQueue()
+        self.heard_ready = False  # the launcher has taken in what it preloaded
+        self.lock = threading.Lock()
+        self.awaiting: deque[WorkerHandle] = deque()  # forks asked for, in order, not answered yet
         self.control: socket.socket | None = None
 
     def start(self) -> ForkServerHandle:
         self.control, theirs = protocol.control_pair()
-        self.pid, status_fd = start_child("devserver.forkserver", self.listener, theirs, self.env, self.reaper)
-        threading.Thread(target=self._read, args=(status_fd,), name="forkserver", daemon=True).start()
+        try:
+            self.pid, status_fd = start_child("devserver.forkserver", self.listener, theirs, self.env, self.reaper)
+        except BaseException:
+            self.control.close()
+            raise
+        start_thread(threading.Thread(target=self._read, args=(processes.pidfd(self.pid), status_fd),
+                                      name="forkserver", daemon=True))
         return self
 
-    def _read(self, status_fd: int) -> None:
-        try:
-            while message := self.control.recv(4096):
-                word, _, rest = message.decode().partition(" ")
-                if word == ForkServerWords.READY:
-                    self.importing = None
-                    self.ready.set()
-                    self.settled.set()
-                elif word == ForkServerWords.FORKED:
-                    self.replies.put(int(rest))
-                elif word == ForkServerWords.PRELOAD_FAILED:
-                    self.failure = rest
-                elif word in (ForkServerWords.LEFT_OUT, ForkServerWords.UNSAFE):
-                    name, _, why = rest.partition(": ")
-                    self.left_out[name] = why
-                    self.importing = None
-                elif word == ForkServerWords.IMPORTING:
-                    self.importing = rest
-        except OSError:
-            pass
-        self.control.close()
-        self.dead.set()
-        self.settled.set()
-        self.replies.put(None)
+    def __repr__(self) -> str:
+        return f"fork server {self.pid}"
+
+    def _read(self, process_fd: int | None, status_fd: int) -> None:
+        processes.follow(self.control, process_fd, self._heard, self._closed)
+        with self.lock:
+            self.control.close()
         self.exit_status = processes.read_status(status_fd, STATUS_WAIT)
+        self.exited.set()
 
-    def wait_ready(self) -> bool:
-        """Wait until it has preloaded (True) or died, or READY_TIMEOUT passed (False)."""
-        self.settled.wait(READY_TIMEOUT)
-        return self.ready.is_set() and not self.dead.is_set()
+    def _heard(self, message: bytes) -> None:
+        word, _, rest = message.decode().partition(" ")
+        if word == ForkServerWords.READY:
+            self.importing = None
+            self.ready.set()
+        elif word in (ForkServerWords.FORKED, ForkServerWords.FORK_FAILED):
+            with self.lock:
+                worker = self.awaiting.popleft() if self.awaiting else None
+            if worker is not None and word == ForkServerWords.FORKED:
+                worker.forked(int(rest))
+            elif worker is not None:
+                code, _, text = rest.partition(" ")
+                worker.not_forked(f"fork() failed: {text}", refused=OSError(int(code), text))
+        elif word == ForkServerWords.PRELOAD_FAILED:
+            self.failure = rest
+        elif word in (ForkServerWords.LEFT_OUT, ForkServerWords.UNSAFE):
+            name, _, why = rest.partition(": ")
+            self.left_out[name] = why
+            self.importing = None
+        elif word == ForkServerWords.IMPORTING:
+            self.importing = rest
 
-    def fork(self, error: str | None) -> tuple[int, socket.socket, int]:
-        """A new worker: its pid, the supervisor's end of its control socket, and the read end of its
-        status pipe (the fork server reaps it and writes its exit status there)."""
+    def _closed(self) -> None:
+        """It forks no more: the forks still awaited never will be."""
+        with self.lock:
+            self.closed.set()
+            awaiting, self.awaiting = list(self.awaiting), deque()
+        for worker in awaiting:
+            worker.not_forked(f"the {self} {'could not preload ' + self.failure if self.failure else 'stopped'}")
+
+    def fork(self, error: str | None, events: SimpleQueue) -> WorkerHandle:
+        """Ask for a new worker; its handle learns its pid when the fork server answers. The fork server
+        reaps the worker and writes its exit status into the pipe whose write end rides along."""
         ours, theirs = protocol.control_pair()
-        status_r, status_w = os.pipe()
-        word = f"{ForkServerWords.FORK_ERROR} {error}" if error else ForkServerWords.FORK
         try:
-            pid = self.replies.get(timeout=FORK_TIMEOUT) if protocol.send(
-                self.control, word, [theirs.fileno(), status_w]) else None
-        except Empty:
-            pid = None
+            status_r, status_w = os.pipe()
+        except OSError:
+            ours.close()
+            theirs.close()
+            raise
+        word = f"{ForkServerWords.FORK_ERROR} {error}" if error else ForkServerWords.FORK
+        worker = WorkerHandle(ours, status_r, events, error=error, origin=self,
+                              fork_deadline=FORK_TIMEOUT + (0 if self.ready.is_set() else READY_TIMEOUT))
+        try:
+            worker.start()  # first: a thread that cannot start must not leave a worker forked for nobody
+        except OSError:
+            theirs.close()
+            os.close(status_w)
+            raise
+        try:
+            with self.lock:
+                asked = not self.closed.is_set() and protocol.send(self.control, word, [theirs.fileno(), status_w])
+                if asked:
+                    self.awaiting.append(worker)
         finally:
             theirs.close()
             os.close(status_w)  # the fork server's copy is the one that counts
-        if pid is None:
-            ours.close()
-            os.close(status_r)
-            raise ForkServerGone
-        return pid, ours, status_r
+        if not asked:
+            worker.not_forked(f"the {self} stopped")
+        return worker
 
     def stop(self) -> None:
         """Retire it: it forks no more, and stays only until the workers it forked have exited and
         their statuses are written. One still preloading has none, and is killed."""
         if self.control is not None:
             # End of input for it, our reading end left open: close() would send nothing while the
-            # reader thread is blocked in recv (that holds the socket), and it would linger, forking
-            # nothing, until the server stopped. The reader sees EOF when the process itself is gone.
+            # reader thread is blocked in select on it. The reader hears the close when it exits.
             try:
                 self.control.shutdown(socket.SHUT_WR)
             except OSError:
                 pass  # gone already
         if self.pid is not None and not self.ready.is_set():
+            processes.signal_group(self.pid, signal.SIGKILL)
+
+    def kill(self) -> None:
+        """The server is stopping and its workers are gone: a fork server that is stuck (SIGSTOP) goes too."""
+        if self.pid is not None and not self.exited.is_set():
             processes.signal_group(self.pid, signal.SIGKILL)

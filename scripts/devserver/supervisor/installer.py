@@ -134,10 +134,11 @@ class Installer:
         self.project = project
         self.reaper = reaper
         self.done = done
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # holds `thread`, `again`, `pid` and `stopped` together
         self.thread: threading.Thread | None = None
         self.again = False
         self.pid: int | None = None  # the installer running now, for stop()
+        self.stopped = False  # for good: no install runs or starts after stop()
 
     @property
     def running(self) -> bool:
@@ -149,36 +150,54 @@ class Installer:
 
     def request(self) -> None:
         with self.lock:
+            if self.stopped:
+                return
             if self.thread is not None:
                 self.again = True
                 return
             self.thread = threading.Thread(target=self._run, name="installer", daemon=True)
             self.thread.start()
 
-    def stop(self) -> None:
-        """End a running install (the server is stopping): uv or pip must not go on writing alone."""
-        pid = self.pid
+    def stop(self, signum: int = signal.SIGTERM) -> None:
+        """End a running install and start none again (the server is stopping): uv or pip must not go
+        on writing alone. A process starting right now is ended as soon as its pid is known."""
+        with self.lock:
+            self.stopped = True
+            self.again = False
+            pid = self.pid
         if pid is not None:
+            try:
+                os.killpg(pid, signum)
+            except OSError:
+                pass
+
+    def kill(self) -> None:
+        """The stop's deadline passed with the install still running."""
+        self.stop(signal.SIGKILL)
+
+    def _started(self, pid: int) -> None:
+        with self.lock:
+            self.pid = pid
+            stopped = self.stopped
+        if stopped:
             try:
                 os.killpg(pid, signal.SIGTERM)
             except OSError:
                 pass
 
-    def _started(self, pid: int) -> None:
-        self.pid = pid
-
     def _run(self) -> None:
         merged = Installed([])
         while True:
             result = install(self.project, self.reaper, started=self._started)
-            self.pid = None
+            with self.lock:
+                self.pid = None
             merged.added += result.added
             merged.files += [name for name in result.files if name not in merged.files]
             merged.seconds += result.seconds
             merged.tool = result.tool or merged.tool
             merged.ok, merged.error = result.ok, result.error
             with self.lock:
-                if not self.again:
+                if not self.again or self.stopped:
                     self.done(merged)  # before `running` ends: the supervisor hears its own changes as its
                     self.thread = None
                     break

@@ -2,8 +2,9 @@
 
 Forking is the fast path (tens of ms instead of ~0.5 s). Spawning is the fallback,
 with the same behaviour apart from speed: when PRELOAD=0, on a platform without
-fork, when a PRELOAD module fails to import, or when the fork server died and
-could not be rebuilt in time. A dead fork server is rebuilt and the reload still happens.
+fork, when a PRELOAD module fails to import, or when the fork server died or did not
+answer. A dead fork server is rebuilt and the reload still happens. Nothing here waits
+for a fork server: a fork asked of one still preloading is answered once it is ready.
 
 With PRELOAD=1 the fork server also preloads what the app imported last time from outside
 the project (preload_cache.py). When that grows, a new fork server is built beside the one in
@@ -20,7 +21,7 @@ from devserver import protocol
 from devserver.log import say
 from devserver.processes import describe_exit
 from devserver.protocol import NOT_IMPORTABLE
-from devserver.supervisor.forkserver_handle import ForkServerGone, ForkServerHandle
+from devserver.supervisor.forkserver_handle import ForkServerHandle
 from devserver.supervisor.preload_cache import PreloadCache, summary
 from devserver.supervisor.reaper import Reaper
 from devserver.supervisor.worker_handle import WorkerHandle, spawn
@@ -41,6 +42,7 @@ class Launcher:
         self.retired: list[ForkServerHandle] = []  # still reporting their workers' exits
         self.announced: list[str] = []
         self.suspect: str | None = None  # why the learned preload may be to blame for a crash
+        self.list_unwritable_said = False
 
     @property
     def mode(self) -> str:
@@ -55,7 +57,15 @@ class Launcher:
         learned = self.cache.preloaded() if self.cache and not self.suspect else []
         env = dict(self.env)
         if learned:  # in a file: thousands of names overflow an environment variable
-            env[protocol.PRELOAD_LEARNED_ENV] = self.cache.write_list(learned)
+            try:
+                env[protocol.PRELOAD_LEARNED_ENV] = self.cache.write_list(learned)
+            except OSError as exc:  # a full disk, a cache folder that is a file: serve without it
+                if not self.list_unwritable_said:
+                    self.list_unwritable_said = True
+                    say(f"warning: cannot write the list of modules to preload ({exc.strerror or exc}: "
+                        f"{exc.filename or self.cache.path.parent}); the fork server preloads only Flask and "
+                        "gevent until it can")
+                learned = []
         if candidate:
             env[protocol.CANDIDATE_ENV] = "1"
         return ForkServerHandle(self.listener, env, self.reaper, learned).start()
@@ -112,17 +122,25 @@ class Launcher:
         self.suspect = None
 
     def housekeeping(self) -> None:
-        """Let a fork server that preloads more take over once it is ready; learn from one that failed."""
-        self.retired = [f for f in self.retired if not f.dead.is_set()]
+        """Let a fork server that preloads more take over once it is ready; learn from one that failed;
+        take in what the one in use preloaded once it is ready."""
+        self.retired = [f for f in self.retired if not f.exited.is_set()]  # ours until it has exited
+        current = self.forkserver
+        if current is not None and current.ready.is_set() and not current.heard_ready:
+            current.heard_ready = True
+            if self.cache:
+                self._learn_from(current)
+                self._announce(current)
         candidate = self.candidate
         if candidate is None:
             return
-        if candidate.dead.is_set():
+        if candidate.closed.is_set():
             self.candidate = None
             if self._learn_from(candidate):
                 self.candidate = self._new_forkserver(candidate=True)  # again, without what it could not preload
         elif candidate.ready.is_set():
             self.candidate = None
+            candidate.heard_ready = True
             self._learn_from(candidate)
             old, self.forkserver = self.forkserver, candidate
             self._retire(old)
@@ -130,7 +148,7 @@ class Launcher:
 
     def _learn_from(self, forkserver: ForkServerHandle) -> bool:
         """Set aside what it could not preload, said once each; True if anything was."""
-        if forkserver.dead.is_set() and forkserver.importing and not forkserver.ready.is_set():
+        if forkserver.closed.is_set() and forkserver.importing and not forkserver.ready.is_set():
             # It died inside that import (a crash, not an exception): the module is the culprit.
             forkserver.left_out[forkserver.importing] = f"the fork server {describe_exit(forkserver.exit_status)} " \
                                                         "importing it"
@@ -149,37 +167,43 @@ class Launcher:
             self.announced = preloaded
             say(f"preloading {summary(preloaded)}")
 
-    def launch(self, error: str | None = None) -> WorkerHandle:
-        forkserver = self._usable_forkserver()
+    def launch(self, error: str | None = None, fresh: bool = False) -> WorkerHandle:
+        """A new worker: asked of the fork server (its pid comes later), or spawned (`fresh`, or no fork
+        server). Raises OSError when no process can be started (EAGAIN, EMFILE)."""
+        forkserver = None if fresh else self._usable_forkserver()
         if forkserver is not None:
-            try:
-                pid, control, status_fd = forkserver.fork(error)
-                return WorkerHandle(pid, control, status_fd, self.events, error_only=bool(error)).start()
-            except ForkServerGone:
-                say("the fork server did not answer: starting this worker the plain way")
-                self.rebuild("it stopped answering")
+            return forkserver.fork(error, self.events)
         return spawn(self.listener, self.env, self.events, self.reaper, error=error)
+
+    def launch_again(self, worker: WorkerHandle) -> WorkerHandle:
+        """A worker the fork server never forked: the fork server's trouble, not the app's. Said once
+        for the fork server in use, which is rebuilt (or preloading turned off); this one is spawned.
+        Raises fork()'s OSError when that failed (EAGAIN): spawning would fail the same way."""
+        if worker.fork_refused is not None:
+            raise worker.fork_refused
+        forkserver = worker.origin
+        if forkserver is self.forkserver and self.preload:
+            if forkserver.failure:
+                say(f"error: PRELOAD could not import {forkserver.failure}; preloading is off until the next "
+                    "start (fix PRELOAD, or set PRELOAD=0)")
+                self.preload = False
+            else:
+                say(f"{worker.start_failure}: starting this worker the plain way")
+                self.rebuild("it stopped answering")
+        return self.launch(worker.error, fresh=True)
 
     def _usable_forkserver(self) -> ForkServerHandle | None:
         if not self.preload or self.forkserver is None:
             return None
         self.housekeeping()
-        if self.forkserver.dead.is_set() and not self.forkserver.failure:
+        if self.forkserver.closed.is_set():
+            if self.forkserver.failure:
+                return None  # a worker asked of it says so (launch_again)
             if self.cache and self._learn_from(self.forkserver):
                 self.forkserver = self._new_forkserver()  # without what it could not preload
             else:
                 self.rebuild(f"it {describe_exit(self.forkserver.exit_status)}")
-        if not self.forkserver.ready.is_set():
-            if not self.forkserver.wait_ready():
-                if self.forkserver.failure:
-                    say(f"error: PRELOAD could not import {self.forkserver.failure}; preloading is off "
-                        "until the next start (fix PRELOAD, or set PRELOAD=0)")
-                    self.preload = False
-                return None
-            if self.cache:
-                self._learn_from(self.forkserver)
-                self._announce(self.forkserver)
-        return self.forkserver
+        return self.forkserver  # ready or not: a fork asked now waits in its socket until it has preloaded
 
     def pids(self) -> set[int]:
         """The fork servers', retired ones included: children of ours that are not workers."""
@@ -189,3 +213,10 @@ class Launcher:
         for forkserver in (self.forkserver, self.candidate):
             if forkserver:
                 forkserver.stop()
+
+    def kill(self) -> None:
+        """The server has stopped and its workers are gone: every fork server still there goes too."""
+        for forkserver in (self.forkserver, self.candidate, *self.retired):
+            if forkserver:
+                forkserver.kill()
+

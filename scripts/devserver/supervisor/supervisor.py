@@ -1,27 +1,38 @@
 """The supervisor: owns the port, watches files, and swaps workers so nothing is ever refused.
 
 It is not monkey-patched and never imports the user's app, so nothing the app
-does can take it down. One loop reads one queue of events, in order (protocol.Event):
+does can take it down. One loop reads one queue of events, in order (protocol.Event), and
+hands each to `dispatch`, its one error boundary (gunicorn's arbiter has the same):
 
   CHANGE  -> start a new generation of workers (the current one keeps serving)
   DEPS    -> a requirements file changed: install it (installer.py), the workers serving meanwhile;
              an installed package changed: rebuild the fork server, then reload
   INSTALLED -> an install ended: rebuild the fork server and reload once, or say why not
   LOADED  -> when the whole new generation has loaded: old ones DRAIN, new ones SERVE
+  DRAINING -> an old worker stopped accepting: once all have (or after DRAIN_ACK_TIMEOUT), new ones SERVE
   GONE    -> a retired worker finished; a serving one crashed (restart, with back-off)
   SIGNAL  -> TERM/INT: drain everything and exit 0; HUP: reload now
+
+The loop is in one of three phases: installing (what changed in the requirements since the
+environment was made, before the first worker), serving, stopping (draining, up to
+GRACEFUL_TIMEOUT). No handler waits: whatever takes time is an event or a deadline, so a
+signal is acted on within one TICK whatever is going on.
 
 A reload overlaps: the old worker serves until the new one has imported the app.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import signal
 import socket
+import stat
 import time
+import traceback
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 from queue import Empty, SimpleQueue
 
@@ -44,14 +55,30 @@ from devserver.supervisor.watcher import (
 from devserver.supervisor.worker_handle import WorkerHandle
 
 TICK = 0.25  # seconds between housekeeping rounds (orphans, deadlines) when nothing happens
-DRAIN_ACK_TIMEOUT = 1.0  # how long an old worker may take to stop accepting
+DRAIN_ACK_TIMEOUT = 1.0  # how long the old workers may take to stop accepting, before the new ones serve anyway
 RETIRE_MARGIN = 2.0  # past GRACEFUL_TIMEOUT: time to pass the last connections on and exit, then SIGKILL
+STOP_MARGIN = 0.5  # stopping: past GRACEFUL_TIMEOUT, a worker still there is SIGKILLed...
+STOP_DEADLINE = 0.9  # ... and past this, the server exits whatever is left (within GRACEFUL_TIMEOUT + 1 s)
 CRASH_BACKOFF_MAX = 10.0
 CRASH_CAUSE = "restart after a crash"
 STABLE_AFTER = 30.0  # a worker that lived this long resets the crash back-off
 ERROR_SETTLE = 0.2  # an error page is served once the files have been quiet this long
 ERROR_SETTLE_MAX = 1.0  # or this long after the first change it shows, whichever comes first
+EMPTY_SETTLE = 1.0  # an empty file is an editor between truncating and writing, unless it stays so this long
 SILENT_LOAD = 10.0  # a generation still loading after this long is said to be (a hang shows nothing else)
+INSTALLING, SERVING, STOPPING = "installing", "serving", "stopping"  # the loop's phases
+
+
+@dataclass
+class Handover:
+    """A promoted generation waiting for the old one to stop accepting before it serves."""
+
+    old: list[WorkerHandle]
+    take: socket.socket | None  # the new workers' end of the hand-over channel
+    deadline: float  # after which the new ones serve anyway
+    generation: str  # what SERVE names (live reload)
+    cause: str
+    since: float  # when the generation started: the reload's time
 
 
 class Supervisor:
@@ -66,7 +93,9 @@ class Supervisor:
         self.launcher = launcher
         self.events = events
         self.backlog: deque = deque()  # events taken off the queue early, handled before the queue
-        self.current: list[WorkerHandle] = []  # serving
+        self.phase = SERVING
+        self.current: list[WorkerHandle] = []  # serving (or about to: see handover)
+        self.handover: Handover | None = None  # promoted, waiting for the old workers to stop accepting
         self.pending: list[WorkerHandle] = []  # loading, to replace current
         self.pending_since = 0.0
         self.slow_load_said = False
@@ -77,9 +106,14 @@ class Supervisor:
         self.retiring: dict[WorkerHandle, float] = {}  # -> deadline for a SIGKILL
         self.crashes = 0
         self.restart_at: float | None = None
+        self.restart_cause = CRASH_CAUSE
         self.promote_at: float | None = None  # an error generation waits for the files to settle
         self.last_change = 0.0
         self.first_unserved_change = float("inf")
+        self.unserved: dict[str, tuple | None] = {}  # changed files not served yet -> their state when heard of
+        self.stop_code = 0
+        self.stop_deadline = 0.0
+        self.bugs_said: set[str] = set()
         self.exit_code: int | None = None
         self.watchers: list[Watcher] = []
         self.installer = installer  # None: requirements changes are not installed (LIVE_INSTALL=0, production)
@@ -87,6 +121,12 @@ class Supervisor:
 
     # -- the loop -----------------------------------------------------------------------
     def run(self) -> int:
+        self.guarded("starting", self.begin)
+        while self.exit_code is None:
+            self.dispatch(*self.next_event(self.wait()))
+        return self.exit_code
+
+    def begin(self) -> None:
         orphans.become_subreaper()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, lambda signum, frame: self.events.put((Event.SIGNAL, signum)))
@@ -104,18 +144,35 @@ class Supervisor:
                 watcher.start()
             say(f"watching {', '.join(self.shown(p) for p in self.settings.reload_paths)} for changes "
                 f"(workers start as a {self.launcher.mode})")
-        if self.installer:
-            self.install_at_start()
-            if self.exit_code is not None:
-                return self.shutdown_before_start()
-        self.launcher.start()
+        if self.installer and self.install_at_start():
+            return
+        self.start_serving()
+
+    def start_serving(self) -> None:
+        self.phase = SERVING
+        self.guarded("starting the fork server", self.launcher.start)  # without one, workers are spawned
         self.start_generation("start")
-        while self.exit_code is None:
-            timeout = TICK if self.promote_at is None else min(TICK, max(0.0, self.promote_at - time.monotonic()))
-            event, arg = self.next_event(timeout)
-            getattr(self, f"on_{event}")(arg)
-            self.housekeeping()
-        return self.exit_code
+
+    def dispatch(self, event: str, arg: object) -> None:
+        """One event, then housekeeping. The one error boundary: a bug of ours is said once, with its
+        traceback, and the server goes on serving the generation it has."""
+        self.guarded(event, getattr(self, f"on_{event}"), arg)
+        self.guarded("housekeeping", self.housekeeping)
+
+    def guarded(self, what: str, handler, *args) -> None:
+        try:
+            handler(*args)
+        except Exception as exc:  # noqa: BLE001 - the supervisor must outlive its own bugs
+            told = "".join(traceback.format_exception(exc))
+            if told not in self.bugs_said:
+                self.bugs_said.add(told)
+                say(f"error: the dev server failed handling {what}, and goes on serving what it has. "
+                    f"Please report this:\n{told}")
+
+    def wait(self) -> float:
+        """How long the loop may wait for an event: a TICK, or less when a deadline comes first."""
+        deadlines = [d for d in (self.promote_at, self.handover and self.handover.deadline) if d is not None]
+        return min([TICK] + [max(0.0, d - time.monotonic()) for d in deadlines])
 
     def next_event(self, timeout: float) -> tuple[str, object]:
         if self.backlog:
@@ -129,6 +186,8 @@ class Supervisor:
         pass
 
     def on_change(self, paths: set[str]) -> None:
+        if self.phase != SERVING:
+            return  # installing: the first generation loads the files as they are then; stopping: nothing
         while True:  # merge every change queued behind this one; other events keep their order
             try:
                 event, arg = self.events.get_nowait()
@@ -140,6 +199,7 @@ class Supervisor:
                 self.backlog.append((event, arg))
         self.last_change = time.monotonic()
         self.first_unserved_change = min(self.first_unserved_change, self.last_change)
+        self.unserved.update({path: file_state(path) for path in paths})
         names = sorted(self.shown(p) for p in paths)
         cause = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         self.start_generation(f"{cause} changed")
@@ -163,7 +223,7 @@ class Supervisor:
             if not self.installer.running:
                 say(f"{', '.join(installed_from)} changed: installing (the app keeps serving meanwhile)")
             return self.installer.request()
-        if self.installer and self.installer.running:
+        if self.phase != SERVING or self.installer and self.installer.running:
             return  # the install's own changes to site-packages: its end (INSTALLED) decides
         listing = site_packages_listing()
         project_files = [p for p in paths if not p.startswith(tuple(str(d) for d in site_packages()))]
@@ -175,6 +235,10 @@ class Supervisor:
 
     def on_installed(self, result: Installed) -> None:
         """Reload once if what is installed changed (whatever the installer's output said), and say how it went."""
+        if self.phase == INSTALLING:
+            return self.on_installed_at_start(result)
+        if self.phase == STOPPING:
+            return
         files = ", ".join(result.files) or "the requirements"
         took = f" ({result.tool}, {result.seconds:.1f} s)" if result.tool else ""
         listing = site_packages_listing()
@@ -194,30 +258,23 @@ class Supervisor:
             self.launcher.rebuild(f"installed {added}", dependencies_changed=True)
             self.start_generation(f"installed {added}")
 
-    def install_at_start(self) -> None:
+    def install_at_start(self) -> bool:
         """Before the first worker: what changed in the requirements since this environment was made (an
         image built before the change) is installed, so a plain `docker compose up` never serves it stale.
-        The loop keeps running meanwhile: a stop signal ends the install and the server."""
+        True if an install started: the loop is then in its installing phase until INSTALLED (a stop
+        signal meanwhile ends the install and the server)."""
         try:
             stale = stale_files(self.root)
         except OSError:
             stale = ["the requirements"]  # unreadable: the install says what is wrong
         if not stale:
-            return
+            return False
         rebuild = " (`docker compose up --build` bakes it into the image)" if os.environ.get("PUBLIC_URL") else ""
         say(f"{', '.join(stale)} changed since this environment was installed: installing before the app "
             f"starts{rebuild}")
+        self.phase = INSTALLING
         self.installer.request()
-        while True:
-            event, arg = self.next_event(TICK)
-            if event == Event.INSTALLED:
-                return self.on_installed_at_start(arg)
-            if event == Event.SIGNAL and arg != signal.SIGHUP:
-                self.installer.stop()
-                self.exit_code = 0
-                return say(f"{signal.Signals(arg).name}: stopping (the install is stopped)")
-            if event not in (Event.TICK, Event.SIGNAL):
-                self.backlog.append((event, arg))
+        return True
 
     def on_installed_at_start(self, result: Installed) -> None:
         self.site_packages = site_packages_listing()
@@ -226,32 +283,70 @@ class Supervisor:
         else:
             say(f"error: could not install {', '.join(result.files) or 'the requirements'}: {result.error}. "
                 "Starting on the packages installed")
+        self.start_serving()
 
     def on_signal(self, signum: int) -> None:
-        if signum == signal.SIGHUP:
+        if self.phase == STOPPING:
+            if signum == signal.SIGINT and self.stop_code == 0 and self.retiring:
+                say("second Ctrl-C: killing the workers now")
+                self.served.clear()  # said already, and not for want of time
+                self.stop_deadline = 0.0
+                for worker in self.retiring:
+                    self.retiring[worker] = 0.0
+        elif signum == signal.SIGHUP:
             self.start_generation("SIGHUP")
         else:
-            self.shutdown(signal.Signals(signum).name)
+            self.shutdown(signal.Signals(signum).name + (" during the install" if self.phase == INSTALLING else ""))
 
     def on_loaded(self, worker: WorkerHandle) -> None:
-        if worker not in self.pending or not all(w.loaded for w in self.pending):
+        if worker in self.pending:
+            self.consider_promoting()
+
+    def on_draining(self, worker: WorkerHandle) -> None:
+        self.end_handover()
+
+    def consider_promoting(self) -> None:
+        """Promote the pending generation once all of it has loaded: at once when it serves the app (or
+        is an error page of ours), else once the files have settled (see `files_in_flux`)."""
+        if not self.pending or not all(w.loaded for w in self.pending):
+            return
+        if all(w.serves_app for w in self.pending) or any(w.error_only for w in self.pending):
+            return self.promote()
+        now = time.monotonic()
+        if self.files_in_flux(now):
+            self.promote_at = now + ERROR_SETTLE  # a change event is on its way, or the file settles
             return
         # Saves that never pause must not hide an error for good: at most ERROR_SETTLE_MAX.
         settled = min(self.last_change + ERROR_SETTLE, self.first_unserved_change + ERROR_SETTLE_MAX)
-        if all(w.serves_app for w in self.pending) or worker.error_only or time.monotonic() >= settled:
+        if now >= settled:
             self.promote()
         else:
-            # An editor may still be writing (truncate, then write): a file state that lived a
-            # few tens of milliseconds must not reach the browser as an error page.
             self.promote_at = settled
 
+    def files_in_flux(self, now: float) -> bool:
+        """Whether an editor may still be writing a changed file, whatever the clock says: written again
+        since we heard of it (its event is on the way: a loaded machine delays it), or empty (truncated,
+        the write to come), unless it stays empty for EMPTY_SETTLE. So a truncate-then-write save never
+        reaches the browser as an error page, however far apart a busy machine puts its two steps."""
+        in_flux = False
+        for path, heard in self.unserved.items():
+            state = file_state(path)
+            if state != heard:
+                self.unserved[path] = state  # looked at again after ERROR_SETTLE, in case no event comes
+                in_flux = True
+            elif state is not None and state[0] == 0 and now - self.last_change < EMPTY_SETTLE:
+                in_flux = True
+        return in_flux
+
     def on_gone(self, worker: WorkerHandle) -> None:
-        worker.signal_group(signal.SIGKILL)  # whatever the app started goes with it
+        worker.signal_group(signal.SIGKILL)  # whatever the app started (its forks) goes with it
         worker.close()
         self.served.discard(worker)
         if self.retiring.pop(worker, None) is not None:
-            return  # retired as planned
+            return self.end_handover()  # retired as planned
         status = describe_exit(worker.exit_status)
+        if worker in self.pending and worker.start_failure is not None:
+            return self.launch_again(worker)  # never started: the fork server's doing, not the app's
         if worker in self.pending:
             self.pending.remove(worker)  # gone and reaped: nothing left to kill or wait for
             self.discard(self.pending)
@@ -262,7 +357,7 @@ class Supervisor:
                 return self.start_generation(self.pending_cause)  # again, from the base fork server
             self.launcher.verdict(False)  # crashed from the base preload too: the app's doing
             if not self.settings.reload:
-                return self.fail(f"error: the worker {status} while loading the app (see above)")
+                return self.keep_serving_or_fail(f"the worker {status} while loading the app (see above)")
             say(f"error: the worker {status} while loading the app; serving an error page until the next change")
             self.start_generation(self.pending_cause, error=protocol.error_page(
                 protocol.LOAD_FAILED, f"The worker {status} while loading the app: see the server log."))
@@ -277,11 +372,22 @@ class Supervisor:
                 self.start_generation(CRASH_CAUSE, error=protocol.error_page(
                     protocol.CRASHED, f"The app's worker {status} while serving. A new one starts in {delay:g}s; "
                                       "the server log has what happened."))
-            self.restart_at = time.monotonic() + delay
+            self.restart_at, self.restart_cause = time.monotonic() + delay, CRASH_CAUSE
+            self.end_handover()  # it may have been the last one it waited for
+
+    def launch_again(self, worker: WorkerHandle) -> None:
+        """A worker of the pending generation that was never forked: another in its place."""
+        index = self.pending.index(worker)
+        try:
+            self.pending[index] = self.launcher.launch_again(worker)
+        except OSError as exc:
+            self.cannot_start(exc)
 
     # -- generations ----------------------------------------------------------------------
     def start_generation(self, cause: str, error: str | None = None) -> None:
         """Start workers for the current code; the serving ones stay until these have loaded."""
+        if self.phase != SERVING:
+            return
         if self.pending:
             self.discard(self.pending)  # superseded before they served anything
         self.restart_at = None
@@ -290,43 +396,82 @@ class Supervisor:
         self.slow_load_said = False
         self.pending_cause = cause
         self.generation += 1
-        self.pending = [self.launcher.launch(error) for _ in range(self.settings.processes)]
+        try:
+            for _ in range(self.settings.processes):
+                self.pending.append(self.launcher.launch(error))
+        except OSError as exc:
+            self.cannot_start(exc)
+
+    def cannot_start(self, exc: OSError) -> None:
+        """No process could be started (fork or Popen failed): a failed generation, tried again after a
+        back-off; whatever serves keeps serving."""
+        self.discard(self.pending)
+        self.crashes += 1
+        delay = min(CRASH_BACKOFF_MAX, 0.5 * 2 ** (self.crashes - 1))
+        why = {errno.EAGAIN: "too many processes (the app may be leaking them; compose's pids_limit is 512)",
+               errno.ENOMEM: "not enough memory",
+               errno.EMFILE: "too many open files (the app may be leaking them)"}.get(exc.errno, "")
+        serving = "the current workers keep serving" if self.current else "requests wait"
+        say(f"error: could not start a worker: {exc.strerror or exc}{': ' + why if why else ''}; {serving}, "
+            f"and it is tried again in {delay:g}s")
+        self.restart_at, self.restart_cause = time.monotonic() + delay, self.pending_cause
 
     def promote(self) -> None:
         """Swap generations: old workers stop accepting (acknowledged) before new ones accept.
 
         That order means no request sent after the new code first answers is answered
-        by the old code; connections that arrive in between wait in the backlog.
+        by the old code; connections that arrive in between wait in the backlog. The
+        acknowledgements are events (DRAINING): `end_handover` sends SERVE once all are in.
         """
         new, old = self.pending, self.current
         self.pending = []
         self.promote_at = None
         self.first_unserved_change = float("inf")
+        self.unserved = {}
         ok = all(w.serves_app for w in new)
         if not ok and not self.settings.reload:
+            if old:  # production's SIGHUP brought code that does not load: what serves goes on
+                self.discard(new)
+                return self.keep_serving_or_fail("the new code could not be loaded (see above)")
             self.current = new
             return self.fail("error: the app could not be loaded (see above); with RELOAD=0 nothing will "
                              "reload it: fix it and start again")
+        self.end_handover(force=True)  # a hand-over still waiting: its new workers serve now
         # The old workers pass every connection they are not answering to the new ones, through
         # one channel: connections go to whichever new worker reads first.
         give, take = handover.channel() if old else (None, None)
         for worker in old:
             worker.send(WorkerWords.DRAIN, give)
-        for worker in old:
-            worker.draining.wait(DRAIN_ACK_TIMEOUT)
             self.retire(worker, self.settings.graceful_timeout + RETIRE_MARGIN)
-        for worker in new:
-            worker.send(f"{WorkerWords.SERVE} {self.boot}-{self.generation}", take)
-        for end in (give, take):
-            if end is not None:
-                end.close()  # the workers hold their own copies
+        if give is not None:
+            give.close()  # the workers hold their own copies
         self.current = new
+        self.handover = Handover(old, take, time.monotonic() + DRAIN_ACK_TIMEOUT, f"{self.boot}-{self.generation}",
+                                 self.pending_cause, self.pending_since)
         if not any(w.error_only for w in new):
             self.launcher.verdict(ok)  # after a crash blamed on the learned preload: was it?
         if ok:  # what the app imported from outside the project: the fork server may preload it
             self.launcher.learn(set().union(*(w.imported for w in new)))
-        elapsed = (time.monotonic() - self.pending_since) * 1000
-        if self.pending_cause == "start":
+        self.end_handover()
+
+    def end_handover(self, force: bool = False) -> None:
+        """Once every old worker has stopped accepting (or exited, or DRAIN_ACK_TIMEOUT passed, or
+        `force`): the new ones serve, and the reload is said."""
+        handing = self.handover
+        if handing is None:
+            return
+        if not force and time.monotonic() < handing.deadline and not all(
+                w.draining.is_set() or w not in self.retiring for w in handing.old):
+            return
+        self.handover = None
+        new = self.current
+        for worker in new:
+            worker.send(f"{WorkerWords.SERVE} {handing.generation}", handing.take)
+        if handing.take is not None:
+            handing.take.close()
+        ok = all(w.serves_app for w in new)
+        elapsed = (time.monotonic() - handing.since) * 1000
+        if handing.cause == "start":
             host = f"[{self.settings.host}]" if ":" in self.settings.host else self.settings.host
             say(f"serving {self.settings.flask_app} on http://{host}:{self.settings.port} "
                 f"({len(new)} worker{'s' if len(new) > 1 else ''}, ready in {elapsed:.0f} ms)")
@@ -334,10 +479,10 @@ class Supervisor:
                 say(f"open {os.environ['PUBLIC_URL']} in your browser")
         elif any(w.error_only for w in new):
             pass  # said when the error was found
-        elif ok and self.pending_cause == CRASH_CAUSE:
+        elif ok and handing.cause == CRASH_CAUSE:
             say(f"restarted after the crash in {elapsed:.0f} ms")
         elif ok:
-            say(f"reloaded in {elapsed:.0f} ms: {self.pending_cause}")
+            say(f"reloaded in {elapsed:.0f} ms: {handing.cause}")
         else:
             say("the app failed to load: every request gets the error page until the next change")
 
@@ -375,51 +520,61 @@ class Supervisor:
                 "must be set (DEBUGGER=debugpy sets it)")
         if self.promote_at is not None and now >= self.promote_at and self.pending:
             self.promote_at = None
-            self.promote()
+            self.consider_promoting()
+        self.end_handover()
         if self.restart_at is not None and now >= self.restart_at and not self.pending:
-            self.start_generation(CRASH_CAUSE)
+            self.start_generation(self.restart_cause)
+        if self.phase == STOPPING:
+            self.end_if_stopped(now)
 
     # -- the end ---------------------------------------------------------------------------
+    def keep_serving_or_fail(self, why: str) -> None:
+        """Without reload (production), new code that does not load: the workers that serve go on."""
+        if self.current:
+            say(f"error: {why}: the workers already running go on serving the code they have; fix it, "
+                "then send SIGHUP again (or restart)")
+        else:
+            self.fail(f"error: {why}")
+
     def fail(self, message: str) -> None:
         say(message)
         self.shutdown(None, code=1)
 
     def shutdown(self, why: str | None, code: int = 0) -> None:
-        """Drain every worker (bounded by GRACEFUL_TIMEOUT), then end their groups, then exit."""
+        """Stop: drain every worker (bounded by GRACEFUL_TIMEOUT), end their groups, then exit (the
+        stopping phase of the loop, which ends in `end_if_stopped`)."""
+        if self.phase == STOPPING:
+            return
         if why:
             say(f"{why}: stopping (in-flight requests get up to {self.settings.graceful_timeout:g}s)")
+        self.phase = STOPPING
+        self.stop_code = code
+        self.stop_deadline = time.monotonic() + self.settings.graceful_timeout + STOP_DEADLINE
+        self.restart_at = self.promote_at = None
         for watcher in self.watchers:
             watcher.stop()
         if self.installer:
             self.installer.stop()
+        self.end_handover(force=True)
         self.discard(self.pending)
         for worker in self.current:
             worker.send(WorkerWords.STOP)
-            self.retire(worker, self.settings.graceful_timeout + 0.5)
+            self.retire(worker, self.settings.graceful_timeout + STOP_MARGIN)
         self.current = []
-        hard_deadline = time.monotonic() + self.settings.graceful_timeout + 2
-        while self.retiring and time.monotonic() < hard_deadline:
-            event, arg = self.next_event(0.05)
-            if event == Event.GONE:
-                self.on_gone(arg)
-            elif event == Event.SIGNAL and arg == signal.SIGINT and why:
-                say("second Ctrl-C: killing the workers now")
-                self.served.clear()  # said already, and not for want of time
-                for worker in self.retiring:
-                    self.retiring[worker] = 0.0
-            self.housekeeping()
+        self.end_if_stopped(time.monotonic())
+
+    def end_if_stopped(self, now: float) -> None:
+        """Exit once every worker and install has ended, or at the stop deadline whatever is left."""
+        if (self.retiring or self.installer and self.installer.running) and now < self.stop_deadline:
+            return
         for worker in self.retiring:
             worker.signal_group(signal.SIGKILL)
+        if self.installer:
+            self.installer.kill()
         self.launcher.stop()
+        self.launcher.kill()
         self.listener.close()
-        self.exit_code = code
-
-    def shutdown_before_start(self) -> int:
-        """Stopped while installing at start: no worker yet, nothing to drain."""
-        for watcher in self.watchers:
-            watcher.stop()
-        self.listener.close()
-        return self.exit_code
+        self.exit_code = self.stop_code
 
     def shown(self, path) -> str:
         """A path as the user thinks of it: relative to the project when inside it."""
@@ -427,6 +582,15 @@ class Supervisor:
             return str(Path(path).relative_to(self.root))
         except ValueError:
             return str(path)
+
+
+def file_state(path: str) -> tuple[int, int, int] | None:
+    """What tells one version of a file from the next: (size, mtime, inode); None when it is not a file."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns, st.st_ino) if stat.S_ISREG(st.st_mode) else None
 
 
 def supervise(settings: Settings, listener: socket.socket) -> int:

@@ -8,6 +8,11 @@ Life of a worker, told over its control socket (the words: protocol.WorkerWords)
      connection to the successor (or close it when stopping), exit.
 One word per message on a SOCK_SEQPACKET pair; a hand-over channel rides along by SCM_RIGHTS.
 It never binds a port of its own, so the port is never closed by a reload.
+
+A process the app forks (os.fork, multiprocessing's fork) inherits all of this, gevent's hub
+with its accept loop and the reader of orders included. It is made inert at the fork: it
+closes its copies of the listening socket, the control socket and every connection, so it
+never accepts, answers or reads an order, whatever it does with gevent afterwards.
 """
 
 # Monkey-patching must come before anything else imports socket, ssl or threading.
@@ -100,8 +105,19 @@ def serve(listen_fd: int, control_fd: int) -> int:
                 live.assets_changed(rest.split("\n"))
             elif word in (WorkerWords.DRAIN, WorkerWords.STOP):
                 order.set((word, channel))
-        order.set((WorkerWords.STOP, None))  # the supervisor went away: nobody will ever send more
+        if os.getpid() == worker_pid:  # not in a fork of it, which closed its copy of the socket
+            order.set((WorkerWords.STOP, None))  # the supervisor went away: nobody will ever send more
 
+    worker_pid = os.getpid()
+
+    def inert_after_fork() -> None:
+        """In a process the app forked from this one: not a worker, whatever it does with gevent."""
+        server.go_inert()
+        control.close()
+        if live:
+            live.close()
+
+    os.register_at_fork(after_in_child=inert_after_fork)
     reader = gevent.spawn(read_orders)
     word, successor = order.get()
     if live:

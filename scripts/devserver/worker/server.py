@@ -51,6 +51,9 @@ class ConnectionHandler(WSGIHandler):
             pass  # not TCP
         try:
             super().handle()
+        except Exception:
+            if not self.server.inert:
+                raise  # in a fork of the worker, its closed copy of the connection is all this is
         finally:
             self.server.handlers.discard(self)
 
@@ -231,8 +234,10 @@ class DrainingServer(WSGIServer):
                          environ={"SERVER_NAME": host}, spawn=Pool())
         self.handlers: set[ConnectionHandler] = set()
         self.draining = False
+        self.inert = False  # in a process the app forked from the worker (go_inert)
         self.successor: socket.socket | None = None
         self.adopting: list[gevent.Greenlet] = []
+        self.channels: list[socket.socket] = []  # hand-over channels being read
 
     def handle(self, sock, address, read_ahead: bytes = b""):
         rfile = handover.reader(sock, read_ahead) if read_ahead else None
@@ -240,6 +245,8 @@ class DrainingServer(WSGIServer):
 
     def adopt(self, channel_end: socket.socket) -> None:
         """Serve the connections a retiring predecessor passes on, until it has none left."""
+
+        self.channels.append(channel_end)
 
         def receive():
             with channel_end:
@@ -259,6 +266,20 @@ class DrainingServer(WSGIServer):
             self.handle(connection, address, read_ahead)
         finally:
             connection.close()
+
+    def go_inert(self) -> None:
+        """In a process the app forked (called at the fork, in the child): close this process's copies of
+        the listening socket, every connection and every hand-over channel. The worker keeps its own;
+        this one never accepts, answers or passes on anything, and its handlers end quietly."""
+        self.inert = True
+        if not self.closed:
+            self.close()
+        for handler in list(self.handlers):
+            if handler.socket is not None:
+                handler.socket.close()
+        for channel_end in (*self.channels, self.successor):
+            if channel_end is not None:
+                channel_end.close()
 
     def begin_drain(self, successor: socket.socket | None) -> None:
         """Stop accepting; pass every connection not being answered to `successor` (None: shutting down)."""
