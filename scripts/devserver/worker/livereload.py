@@ -14,8 +14,10 @@ which knows when new code serves, not from the app.
 
 from __future__ import annotations
 
+import html
 import itertools
 import re
+from urllib.parse import quote
 
 from gevent.event import Event
 from gevent.queue import Empty, Queue
@@ -148,8 +150,11 @@ class LiveReload:
 
     # -- the script tag in HTML pages --------------------------------------------------------------
     def tag(self, environ) -> bytes:
-        base = environ.get("SCRIPT_NAME", "").rstrip("/")
-        return (f'<script src="{base}{LIVE_SCRIPT}" data-generation="{self.generation}" data-base="{base}"'
+        """Every value in it escaped: SCRIPT_NAME is the request's to say behind ProxyFix(x_prefix=1)
+        (X-Forwarded-Prefix), and the script must come from this server, whatever it says."""
+        base = html.escape(script_base(environ.get("SCRIPT_NAME", "")), quote=True)
+        generation = html.escape(str(self.generation), quote=True)
+        return (f'<script src="{base}{LIVE_SCRIPT}" data-generation="{generation}" data-base="{base}"'
                 f' data-devserver-live-reload></script>').encode()
 
     def with_script(self, environ, start_response):
@@ -192,6 +197,20 @@ class LiveReload:
                 and "content-encoding" not in names and "content-range" not in names
                 and "attachment" not in names.get("content-disposition", "")
                 and not status.startswith(("1", "204", "206", "304")) and environ["REQUEST_METHOD"] != "HEAD")
+
+
+URL_SAFE = "/-._~!$&'()*+,;=:@%"  # a path's own characters (and % escapes already made): left as they are
+
+
+def script_base(script_name: str) -> str:
+    """SCRIPT_NAME as a path on this server: percent-quoted (no quote, bracket or backslash survives), one
+    leading slash (`//host` or `/\\host` would load the script from another host), no trailing one."""
+    try:
+        raw = script_name.encode("latin-1")  # WSGI's strings: the request's bytes, one character each
+    except UnicodeEncodeError:
+        raw = script_name.encode("utf-8", "replace")
+    path = quote(raw, safe=URL_SAFE).rstrip("/")
+    return "/" + path.lstrip("/") if path else ""
 
 
 def close(body) -> None:
