@@ -63,7 +63,13 @@ lint: install ## check style and common bugs with ruff
 docs: install ## rewrite the README's table of variables and .env.example from scripts/devserver/settings.py
 	$(BIN)/python scripts/settings_docs.py
 
+# Before a build: one line naming the secret-looking files .dockerignore keeps out of the images
+# (a key left in the tree); nothing when there are none. Plain Python, no .venv needed, and
+# skipped on a machine without one (`docker compose up` needs none).
+SECRETS_LEFT_OUT = @if command -v $(PYTHON) >/dev/null; then $(PYTHON) scripts/secrets_left_out.py; fi
+
 up: ## build and start the dev stack in the foreground (Ctrl-C stops it)
+	$(SECRETS_LEFT_OUT)
 	$(COMPOSE) up --build
 
 down: ## stop and remove the stack
@@ -76,6 +82,7 @@ shell: ## a shell in the running dev container
 	$(COMPOSE) exec web sh
 
 build: ## build the dev and prod images
+	$(SECRETS_LEFT_OUT)
 	$(COMPOSE) $(ALL_PROFILES) build
 
 clean: ## remove the stack, its images and volumes, and local caches
