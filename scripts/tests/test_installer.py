@@ -91,3 +91,70 @@ def test_after_stop_no_install_runs_and_none_starts(tmp_path):
         raise AssertionError("the install outlived the stop")
     except ProcessLookupError:
         pass
+
+
+# -- lines that run or fetch more than packages from the index (issue 28): named before the install ------------
+UNUSUAL = """\
+# every kind, one a line
+-e ../lib
+--editable=./other
+git+https://github.com/example/y.git#egg=y
+name @ https://example.com/name-1.0.tar.gz
+local @ file:///srv/local
+./vendored
+--index-url https://user:secret@pypi.example/simple
+--extra-index-url=https://extra.example/simple
+-f https://wheels.example/
+--trusted-host pypi.example
+-r more.txt
+"""
+
+
+def test_each_kind_of_line_that_runs_or_fetches_more_is_named(tmp_path):
+    from devserver.supervisor.installer import unusual_lines
+
+    (tmp_path / "requirements.txt").write_text(UNUSUAL)
+    (tmp_path / "more.txt").write_text("hg+https://hg.example/x  # named from -r\n-r requirements.txt\n")
+    found = unusual_lines([tmp_path / "requirements.txt"])
+    kinds = {u.line: u.why for u in found}
+    assert list(kinds) == ["-e ../lib", "--editable=./other", "git+https://github.com/example/y.git#egg=y",
+                           "name @ https://example.com/name-1.0.tar.gz", "local @ file:///srv/local", "./vendored",
+                           "--index-url https://***@pypi.example/simple",  # no password in the log
+                           "--extra-index-url=https://extra.example/simple", "-f https://wheels.example/",
+                           "--trusted-host pypi.example", "hg+https://hg.example/x"], found
+    assert "editable" in kinds["-e ../lib"] and "VCS" in kinds["git+https://github.com/example/y.git#egg=y"]
+    assert "direct URL" in kinds["name @ https://example.com/name-1.0.tar.gz"]
+    assert "local path" in kinds["local @ file:///srv/local"] and "local path" in kinds["./vendored"]
+    assert "index" in kinds["--index-url https://***@pypi.example/simple"]
+    assert [u.file for u in found][-1] == "more.txt"  # the -r file's own line, under its name; no loop back
+
+
+def test_plain_pins_are_not_named(tmp_path):
+    from devserver.supervisor.installer import unusual_lines
+
+    (tmp_path / "requirements.txt").write_text(
+        '# pinned\n\nflask==3.1.0\nrequests>=2  # a comment\nfoo[bar]==1.0; python_version<"3.12"\n'
+        "pkg==1.0 \\\n    --hash=sha256:0123abcd\n--pre\n-r other.txt\n")
+    (tmp_path / "other.txt").write_text("Werkzeug==3.1.9\nzope.event~=6.0\n")
+    assert unusual_lines([tmp_path / "requirements.txt"]) == []
+
+
+def test_the_install_names_them_in_one_line_before_it_runs(tmp_path, monkeypatch):
+    from devserver.supervisor import installer
+
+    prefix, project = tmp_path / "env", tmp_path / "project"
+    (prefix / "installed-from").mkdir(parents=True)
+    (prefix / "installed-from" / "requirements.txt").write_text("")
+    project.mkdir()
+    (project / "requirements.txt").write_text("flask==3.1.0\n-e ../lib\ngit+https://example.com/y.git\n")
+    order = []
+    monkeypatch.setattr(installer, "run_command", lambda argv, *args: order.append("install") or (0, ""))
+    outcome = installer.install(project, None, str(prefix), tell=lambda line: order.append(line))
+    assert outcome.ok and order[-1] == "install" and len(order) == 2, order
+    line = order[0]
+    assert "\n" not in line and line.startswith("requirements.txt asks to run or fetch more than pinned packages")
+    assert "-e ../lib (editable" in line and "git+https://example.com/y.git (VCS" in line and "flask" not in line
+    order.clear()
+    (project / "requirements.txt").write_text("flask==3.1.1\n")
+    installer.install(project, None, str(prefix), tell=lambda line: order.append(line))
+    assert order == ["install"]  # plain pins: not a word more

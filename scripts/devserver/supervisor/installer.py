@@ -9,6 +9,10 @@ removed from a file leaves its package in place, which breaks nothing.
 
 Why by hand: no installer watches a requirements file, and compose's `develop.watch` rebuild
 replaces the whole container (seconds, a gap in serving) where installing one package takes less.
+
+A saved file is installed without a word from anyone, a `git pull` that changes one too: a line that
+does more than fetch a package from the index (editable, VCS, a path or URL, another index) is named
+in one line before the install runs it (issue 28).
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
+from devserver.log import say
 from devserver.supervisor.children import run_command
 from devserver.supervisor.reaper import Reaper
 
@@ -32,6 +38,20 @@ RECORD_DIR = "installed-from"  # in the environment's prefix: the requirement fi
 INSTALL_TIMEOUT = 900.0  # seconds: a build from source on a slow network, at most
 UV_CHANGE = re.compile(r"^ ([-+~]) (\S+)", re.M)  # uv's " + humanize==4.17.0" lines (" (from git+...)" may follow)
 PIP_INSTALLED = re.compile(r"^Successfully installed (.+)$", re.M)
+COMMENT = re.compile(r"(^|\s+)#.*$")  # pip's: a `#` at the start or after a space (a URL's #egg= stays)
+NAME_AT_URL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\s*(\[[^\]]*\])?\s*@\s*(\S+)")  # PEP 508 `name @ url`
+PLAIN = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?\s*(\[[^\]]*\])?\s*([<>=!~;(]|$)")  # name, then a version
+URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")  # https:, file:, git+ssh:
+VCS = re.compile(r"^(git|hg|svn|bzr)\+", re.I)
+ARCHIVE = (".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar")
+INDEX_OPTIONS = {  # options that change where packages come from, and what they do
+    "-i": "another index: every package from there", "--index-url": "another index: every package from there",
+    "--extra-index-url": "another index, searched too", "-f": "packages from there too",
+    "--find-links": "packages from there too", "--trusted-host": "that host's TLS certificate goes unchecked",
+}
+EDITABLE = ("-e", "--editable")
+FILE_OPTIONS = ("-r", "--requirement", "-c", "--constraint")
+SHOWN_CHARS = 120
 
 
 @dataclass
@@ -91,11 +111,132 @@ def installer_error(output: str) -> str:
     return text[:600].rstrip(".") + ("…" if len(text) > 600 else "")
 
 
+class Unusual(NamedTuple):
+    """A requirements line that runs or fetches more than a package from the index: where, what, why."""
+
+    file: str
+    line: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.line} ({self.why})"
+
+
+def logical_lines(text: str) -> list[str]:
+    """The lines pip reads: a trailing backslash joins the next line, comments and blank lines dropped."""
+    lines, pending = [], []
+    for line in text.splitlines():
+        if line.endswith("\\") and not COMMENT.match(line):
+            pending.append(line.rstrip("\\"))
+            continue
+        line = COMMENT.sub("", "".join([*pending, line])).strip()
+        pending = []
+        if line:
+            lines.append(line)
+    if pending and (line := COMMENT.sub("", "".join(pending)).strip()):
+        lines.append(line)
+    return lines
+
+
+def shown(line: str) -> str:
+    """The line as said in the log: no password or token of a URL, not too long."""
+    line = re.sub(r"(://)[^/@\s]+@", r"\1***@", " ".join(line.split()))
+    return line if len(line) <= SHOWN_CHARS else line[:SHOWN_CHARS - 1] + "…"
+
+
+def option(line: str) -> tuple[str, str]:
+    """`--index-url=URL`, `--index-url URL`, `-iURL`, `-i URL`: the option's name and its value."""
+    first, _, rest = line.partition(" ")
+    if first.startswith("--"):
+        name, equals, value = first.partition("=")
+        return name, value if equals else rest.strip()
+    return first[:2], first[2:] or rest.strip()
+
+
+def requirement_kind(requirement: str) -> str | None:
+    """Why a requirement line is not a package from the index, or None when it is (`flask==3.1.0`, `requests>=2`,
+    `foo[bar]==1.0; python_version<"3.12"`)."""
+    requirement = re.split(r"\s+--?[A-Za-z]", requirement, maxsplit=1)[0]  # --hash=... and the like: its own
+    at = NAME_AT_URL.match(requirement)
+    url = at[2] if at else requirement if URL.match(requirement) and not PLAIN.match(requirement) else None
+    if url is not None:
+        if VCS.match(url):
+            return "VCS: fetched from there and built"
+        if url.lower().startswith("file:"):
+            return "a local path: its build runs"
+        return "a direct URL: fetched from there, not the index"
+    spec = requirement.split(";", 1)[0].strip()
+    if ("/" in spec or "\\" in spec or spec.startswith((".", "~")) or spec.lower().endswith(ARCHIVE)):
+        return "a local path: its build runs"
+    if PLAIN.match(requirement):
+        return None
+    return "not a plain requirement from the index"
+
+
+def unusual_lines(files: list[Path]) -> list[Unusual]:
+    """The lines of these requirement files (and of those they name with -r or -c) that run or fetch more than
+    packages from the configured index: editable installs, VCS, paths and URLs, other indexes. Never raises:
+    a file that cannot be read is for the installer to say."""
+    found: list[Unusual] = []
+    seen: set[Path] = set()
+    base = files[0].parent if files else Path.cwd()
+
+    def name_of(path: Path) -> str:
+        try:
+            return str(path.resolve().relative_to(base.resolve()))
+        except ValueError:
+            return str(path)
+
+    def read(path: Path) -> None:
+        try:
+            resolved = path.resolve()
+            if resolved in seen:
+                return
+            seen.add(resolved)
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except (OSError, RuntimeError):  # RuntimeError: a symlink loop
+            return
+        name = name_of(path)
+        for line in logical_lines(text):
+            if line.startswith("-"):
+                flag, value = option(line)
+                if flag in EDITABLE:
+                    found.append(Unusual(name, shown(line), "editable: its build runs"))
+                elif flag in INDEX_OPTIONS:
+                    found.append(Unusual(name, shown(line), INDEX_OPTIONS[flag]))
+                elif flag in FILE_OPTIONS and value:
+                    if URL.match(value) and not re.match(r"^[A-Za-z]:[\\/]", value):  # not C:\ on Windows
+                        found.append(Unusual(name, shown(line), "a requirements file fetched from there"))
+                    else:
+                        read(path.parent / value)
+                continue  # other options (--pre, --only-binary, --hash...) fetch nothing new
+            why = requirement_kind(line)
+            if why:
+                found.append(Unusual(name, shown(line), why))
+
+    for path in files:
+        read(path)
+    return found
+
+
+def unusual_message(found: list[Unusual], tool: str) -> str:
+    """One line naming them, said before the install runs them."""
+    files = list(dict.fromkeys(u.file for u in found))
+    if len(files) == 1:
+        lines = ", ".join(map(str, found))
+    else:
+        lines = "; ".join(f"{file}: " + ", ".join(str(u) for u in found if u.file == file) for file in files)
+    verb = "asks" if len(files) == 1 else "ask"
+    return (f"{' and '.join(files)} {verb} to run or fetch more than pinned packages from the index: {lines}; "
+            f"installing {'it' if len(files) == 1 else 'them'} now, as {tool} install -r would")
+
+
 def install(project: Path, reaper: Reaper, prefix: str = sys.prefix,
-            started: Callable[[int], None] = lambda pid: None) -> Installed:
+            started: Callable[[int], None] = lambda pid: None, tell: Callable[[str], None] = say) -> Installed:
     """Install the recorded files as the project has them now, all together (one resolution), into this
     environment; on success, record them as they were when the install began (a save during it is
     then still stale, and installed by the next run). `files` of the outcome: those that had changed.
+    Lines that run or fetch more than packages from the index are named first, with `tell`.
     Never raises: what goes wrong (an unreadable file, a folder gone) is the outcome's error."""
     try:
         changed = stale_files(project, prefix)
@@ -104,6 +245,9 @@ def install(project: Path, reaper: Reaper, prefix: str = sys.prefix,
         files = [project / name for name in recorded_files(prefix) if (project / name).is_file()]
         snapshot = {path.name: path.read_bytes() for path in files}
         tool, argv = install_command(files)
+        found = unusual_lines(files)
+        if found:
+            tell(unusual_message(found, "uv pip" if tool == "uv" else tool))
         start = time.monotonic()
         status, output = run_command(argv, reaper, INSTALL_TIMEOUT, started)
         result = Installed(changed, tool=tool, seconds=time.monotonic() - start)
