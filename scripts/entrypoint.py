@@ -19,6 +19,7 @@ from devserver.log import say
 from devserver.protocol import ENV_FILE_READ_ENV, ROOT_ENV
 from devserver.settings import EXIT_CONFIG, ConfigError, Settings, load_settings
 from devserver.stepdebug import run_under_debugpy, under_a_debugger, with_gevent_support
+from devserver.supervisor.debugpy_relay import start_from_env as start_debugpy_relay
 from devserver.supervisor.listener import BindError, bind
 from devserver.supervisor.supervisor import supervise
 
@@ -75,6 +76,7 @@ def main() -> int:
             run_under_debugpy(settings, __file__)  # this script again, under debugpy: never returns
         if under_a_debugger():
             with_gevent_support()
+            start_debugpy_relay()  # in the container: the published port, for this machine only
     except ConfigError as exc:
         for line in str(exc).splitlines():
             say(f"error: {line}")

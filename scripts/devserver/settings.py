@@ -323,6 +323,7 @@ class Settings:
 
 
 SETTINGS_ENV = "DEVSERVER_SETTINGS"  # the parsed settings, as JSON, for the workers
+PIN_ENV = "WERKZEUG_DEBUG_PIN"  # the debugger's PIN, which a worker takes out of the app's environment
 
 
 def load_settings(environ: os._Environ[str] | dict[str, str] | None = None, cwd: Path | None = None) -> Settings:

@@ -17,6 +17,7 @@ import sys
 from devserver.log import say
 from devserver.protocol import ENV_FILE_READ_ENV
 from devserver.settings import ConfigError, Settings
+from devserver.supervisor.debugpy_relay import RELAY_ENV, relay_spec
 
 GEVENT_SUPPORT = "GEVENT_SUPPORT"
 
@@ -40,13 +41,17 @@ def run_under_debugpy(settings: Settings, script: str) -> None:
                           "`pip install debugpy` (requirements-test.txt has it: `make install`, or the dev image)")
     os.environ[GEVENT_SUPPORT] = "True"
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # its warning about frozen modules
-    # In the container it must listen on every interface of the container, and compose publishes it on
-    # the host's 127.0.0.1 only; on a machine of your own, loopback only, whatever HOST says: a debugger
-    # runs any code for whoever reaches it, with no PIN.
-    host = settings.host if os.environ.get(ENV_FILE_READ_ENV) else "127.0.0.1"
-    address = f"{host}:{settings.debugpy_port}"
-    say(f"debugpy listens on {address}: attach your editor there (VS Code: \"Attach to the dev server\" in "
-        ".vscode/launch.json); breakpoints hit in every worker, across reloads")
+    # A debugger runs any code for whoever reaches it, with no PIN: on a machine of your own it listens
+    # on loopback only, whatever HOST says. In the container the published port must reach it, so it
+    # listens on the container's loopback, beside, and a relay in the supervisor takes the published
+    # port for connections from this machine only (supervisor/debugpy_relay.py).
+    address = f"127.0.0.1:{settings.debugpy_port}"
+    if os.environ.get(ENV_FILE_READ_ENV):
+        relayed = ("127.0.0.1", settings.debugpy_port + 1)
+        os.environ[RELAY_ENV] = relay_spec((settings.host, settings.debugpy_port), relayed)
+        address = f"{relayed[0]}:{relayed[1]}"
+    say(f"debugpy listens on 127.0.0.1:{settings.debugpy_port}: attach your editor there (VS Code: \"Attach to "
+        "the dev server\" in .vscode/launch.json); breakpoints hit in every worker, across reloads")
     sys.stderr.flush()
     os.execv(sys.executable, [sys.executable, "-X", "frozen_modules=off", "-m", "debugpy", "--listen", address,
                               script, *sys.argv[1:]])

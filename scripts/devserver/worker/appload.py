@@ -37,17 +37,15 @@ def configure(app, settings: Settings) -> None:
         app.jinja_env.auto_reload = settings.templates_auto_reload
 
 
-def with_debugger(app, settings: Settings):
-    """Werkzeug's interactive debugger, only ever in debug (production + debug never starts)."""
+def with_debugger(app, settings: Settings, without=None):
+    """Werkzeug's interactive debugger, only ever in debug (production + debug never starts), and only for
+    the developer's own machine (worker/debugger.py; `without`: what everyone else gets). The PIN is the
+    supervisor's, the same across reloads; it logs it once, so no worker logs it again."""
     if not settings.debug or settings.production:
         return app
-    from werkzeug.debug import DebuggedApplication
+    from devserver.worker.debugger import debugged
 
-    # The PIN comes from WERKZEUG_DEBUG_PIN, set by the supervisor so it survives reloads;
-    # the supervisor logs it once, so no worker logs it again.
-    debugged = DebuggedApplication(app, evalex=True, pin_logging=False)
-    debugged.trusted_hosts.extend(settings.trusted_hosts)
-    return debugged
+    return debugged(app, settings, without)
 
 
 def load(settings: Settings) -> tuple[object, str | None]:
@@ -162,7 +160,8 @@ def error_app(exc: BaseException | str, settings: Settings, status: int = 500):
     def reraise(environ, start_response):
         raise exc.with_traceback(original)
 
-    debugged = with_debugger(reraise, settings)
+    outsiders = error_app("The app failed to load: the server log has why.", settings, status)
+    debugged = with_debugger(reraise, settings, without=outsiders)
 
     def logged_once(environ, start_response):
         # The traceback was logged when the load failed; the debugger would log it on every request.

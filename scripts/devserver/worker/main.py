@@ -32,7 +32,7 @@ from gevent.event import AsyncResult
 from devserver import orphans, processes, protocol
 from devserver.log import say
 from devserver.protocol import WorkerWords
-from devserver.settings import SETTINGS_ENV, Settings
+from devserver.settings import PIN_ENV, SETTINGS_ENV, Settings
 from devserver.worker import appload, imports
 from devserver.worker.blocking import BlockingReport
 from devserver.worker.livereload import LiveReload
@@ -48,7 +48,8 @@ def serve(listen_fd: int, control_fd: int) -> int:
     except OSError:
         pass  # gone for now: the app fails to import, and the error page says so
     orphans.become_subreaper()  # what the app starts in a session of its own comes back here
-    settings = Settings.loads(os.environ[SETTINGS_ENV])  # parsed once, by the supervisor
+    settings = Settings.loads(os.environ.pop(SETTINGS_ENV))  # parsed once, by the supervisor
+    os.environ.pop(PIN_ENV, None)  # the debugger has it from the settings: not the app's processes' business
     listener = socket.socket(fileno=listen_fd)
     control = socket.socket(fileno=control_fd)
 

@@ -39,7 +39,60 @@ def attach(s: Stack) -> tuple[DebugClient, str, int]:
 def test_the_debugger_listens_on_loopback_only(debugged):
     bindings = debugged.inspect()["HostConfig"]["PortBindings"]["5678/tcp"]
     assert bindings == [{"HostIp": "127.0.0.1", "HostPort": debugged.env["DEBUGPY_PORT"]}]
-    assert "debugpy listens on 0.0.0.0:5678" in debugged.logs()
+    assert "debugpy listens on 127.0.0.1:5678" in debugged.logs()
+
+
+# Run in a second container on the compose network: what any other container there (a database's
+# image, a worker running a dependency's code) can do. Prints one JSON object.
+NEIGHBOUR = """
+import json, socket, urllib.request, urllib.error
+
+def get(path, host):
+    request = urllib.request.Request("http://web:5000" + path, headers={"Host": host})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return r.status, r.read().decode(errors="replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+
+def dap():
+    try:
+        with socket.create_connection(("web", 5678), timeout=10) as s:
+            body = json.dumps({"seq": 1, "type": "request", "command": "initialize",
+                               "arguments": {"adapterID": "x"}}).encode()
+            s.sendall(b"Content-Length: %d\\r\\n\\r\\n" % len(body) + body)
+            return s.recv(65536).decode(errors="replace")
+    except OSError as e:
+        return "error: " + str(e)
+
+console = get("/console", "127.0.0.1:5000")
+boom = get("/boom", "localhost:5000")
+print(json.dumps({"console": console, "boom": boom, "dap": dap()}))
+"""
+
+
+def test_another_container_gets_no_console_no_traceback_and_no_debugpy(debugged):
+    import json
+
+    image = debugged.inspect()["Config"]["Image"]
+    network = next(iter(debugged.inspect()["NetworkSettings"]["Networks"]))
+    ran = subprocess.run(["docker", "run", "--rm", "--network", network, "--entrypoint", "python", image, "-c",
+                          NEIGHBOUR], capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    seen = json.loads(ran.stdout.strip().splitlines()[-1])
+    status, page = seen["console"]
+    assert status != 200 and "Interactive Console" not in page, seen["console"]
+    status, page = seen["boom"]
+    assert status == 500 and "kaboom-from-the-app" not in page and "Traceback" not in page, page[:500]
+    assert "Content-Length" not in seen["dap"], seen["dap"]  # no DAP answer: refused by the relay
+    assert "refused a debugger connection from" in debugged.logs()
+    # ... while this machine, through the published port, gets all three.
+    console = debugged.get("/console", headers={"Host": f"127.0.0.1:{debugged.port}"})
+    assert console.status_code == 200 and "Interactive Console" in console.text
+    boom = debugged.get("/boom")
+    assert boom.status_code == 500 and "kaboom-from-the-app" in boom.text and "Traceback" in boom.text
+    client, _, _ = attach(debugged)  # debugpy answers: initialize and attach go through the relay
+    client.close()
 
 
 def test_a_breakpoint_hits_in_the_container_in_the_first_worker_and_after_a_reload(debugged):
