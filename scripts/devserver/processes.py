@@ -84,7 +84,7 @@ def follow(control: socket.socket, process_fd: int | None, on_message: Callable[
         while True:
             if process_fd == PROCESS_GONE:  # exited: what it said before is still to be read
                 while reading and (message := _receive(control, size, socket.MSG_DONTWAIT)):
-                    on_message(message)
+                    _hand_over(on_message, message)
                 if reading:
                     on_closed()
                 return
@@ -93,7 +93,7 @@ def follow(control: socket.socket, process_fd: int | None, on_message: Callable[
                 os.close(process_fd)
                 process_fd = PROCESS_GONE
             elif message := _receive(control, size):
-                on_message(message)
+                _hand_over(on_message, message)
             else:
                 reading = False
                 on_closed()
@@ -102,6 +102,16 @@ def follow(control: socket.socket, process_fd: int | None, on_message: Callable[
     finally:
         if process_fd not in (None, PROCESS_GONE):
             os.close(process_fd)
+
+
+def _hand_over(on_message: Callable[[bytes], None], message: bytes) -> None:
+    """A message its reader cannot take (garbled, say) is dropped: the process is followed to its end."""
+    try:
+        on_message(message)
+    except Exception:  # noqa: BLE001 - a reader thread that died would never say the process is gone
+        import traceback
+
+        traceback.print_exc()
 
 
 def _receive(control: socket.socket, size: int, flags: int = 0) -> bytes:

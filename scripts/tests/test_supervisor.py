@@ -60,7 +60,7 @@ def test_a_load_error_waits_for_the_files_to_settle(sup, capsys):
     (new,) = sup.pending
     handle(sup, new.load(ok=False))
     assert sup.current == [old] and sup.promote_at is not None  # a file mid-save is not shown as an error
-    sup.promote_at = sup.last_change = 0.0  # ... the files have been quiet long enough
+    sup.promote_at = sup.settling.last_change = 0.0  # ... the files have been quiet long enough
     sup.housekeeping()
     assert sup.current == [new]
     assert "the app failed to load: every request gets the error page" in capsys.readouterr().err
@@ -167,7 +167,7 @@ def test_the_installs_own_changes_to_site_packages_reload_nothing(installing):
     new_package = str(site_packages()[0] / "humanize-4.17.0.dist-info")
     handle(installing, (Event.DEPS, {new_package}))  # during the install
     installing.installer.running = False
-    installing.site_packages = frozenset()  # what was installed before: the install changed it
+    installing.dependencies.site_packages = frozenset()  # what was installed before: the install changed it
     handle(installing, (Event.INSTALLED, Installed(["requirements.txt"], added=["humanize==4.17.0"], tool="uv")))
     handle(installing, (Event.DEPS, {new_package}))  # heard after its end: the listing is what INSTALLED saw
     assert installing.launcher.rebuilt == ["installed humanize==4.17.0"]
@@ -245,10 +245,11 @@ def queued(sup) -> list[str]:
 def installing_at_start(tmp_path, monkeypatch):
     """A supervisor whose environment is stale at start: it begins in its installing phase."""
     supervisor = make_supervisor(installer=FakeInstaller())
-    monkeypatch.setattr("devserver.supervisor.supervisor.stale_files", lambda root: ["requirements.txt"])
+    monkeypatch.setattr("devserver.supervisor.dependencies.stale_files", lambda root: ["requirements.txt"])
     monkeypatch.setattr("devserver.supervisor.supervisor.orphans.become_subreaper", lambda: None)
-    supervisor.watchers = []
-    assert supervisor.install_at_start() and supervisor.phase == "installing"
+    monkeypatch.setattr("devserver.supervisor.supervisor.signal.signal", lambda signum, handler: None)
+    supervisor.begin()  # the loop's start: an install, and no worker yet
+    assert supervisor.phase == "installing" and supervisor.launcher.launched == []
     yield supervisor
     supervisor.listener.close()
 
@@ -372,7 +373,7 @@ def test_an_empty_file_is_an_editor_mid_save_not_an_error_to_show(tmp_path):
     serving(sup)
     handle(sup, (Event.CHANGE, {str(source)}))
     handle(sup, sup.pending[0].load(ok=False))
-    sup.first_unserved_change = sup.last_change = sup.last_change - 0.5  # past ERROR_SETTLE and its cap...
+    sup.settling.first_unserved_change = sup.settling.last_change = sup.settling.last_change - 0.5  # past the cap
     sup.consider_promoting()
     assert sup.pending and sup.promote_at is not None  # ... but the file is empty: not shown
     source.write_text("app = None\n")  # the editor's write; its event not heard yet
@@ -381,3 +382,16 @@ def test_an_empty_file_is_an_editor_mid_save_not_an_error_to_show(tmp_path):
     sup.consider_promoting()
     assert not sup.pending  # no event came: this is the file as it is, and its error shows
     sup.listener.close()
+
+
+def test_a_worker_whose_fork_failed_is_not_waited_for_at_the_stop(sup):
+    import errno
+
+    serving(sup)
+    handle(sup, (Event.CHANGE, {"a.py"}))
+    (asked,) = sup.pending
+    handle(sup, asked.never_forked("fork() failed", refused=OSError(errno.EAGAIN, "Resource temporarily unavailable")))
+    assert sup.pending == [] and asked not in sup.retiring and sup.restart_at is not None
+    handle(sup, (Event.SIGNAL, signal.SIGTERM))
+    run_queued(sup)
+    assert sup.exit_code == 0  # at once, not at the stop's deadline

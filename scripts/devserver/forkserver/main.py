@@ -23,6 +23,7 @@ from gevent import monkey
 
 monkey.patch_all()
 
+import errno
 import importlib
 import os
 import signal
@@ -201,6 +202,8 @@ def fork_worker(control, message: bytes, fds: list[int], listen_fd: int, status_
     if word not in (ForkServerWords.FORK, ForkServerWords.FORK_ERROR) or len(fds) != 2:
         for fd in fds:
             os.close(fd)
+        # Answered all the same (descriptors cut short at our fd limit): replies pair with requests in order.
+        protocol.send(control, f"{ForkServerWords.FORK_FAILED} {errno.EMFILE} {os.strerror(errno.EMFILE)}")
         return
     worker_control, status_fd = fds
     try:

@@ -52,8 +52,17 @@ class ForkServerHandle:
         except BaseException:
             self.control.close()
             raise
-        start_thread(threading.Thread(target=self._read, args=(processes.pidfd(self.pid), status_fd),
-                                      name="forkserver", daemon=True))
+        process_fd = processes.pidfd(self.pid)
+        try:
+            start_thread(threading.Thread(target=self._read, args=(process_fd, status_fd), name="forkserver",
+                                          daemon=True))
+        except OSError:
+            processes.signal_group(self.pid, signal.SIGKILL)  # nobody would hear it: it must not run
+            for fd in (process_fd, status_fd):
+                if fd not in (None, processes.PROCESS_GONE):
+                    processes.close_quietly(fd)
+            self.control.close()
+            raise
         return self
 
     def __repr__(self) -> str:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from devserver.log import say
-from devserver.supervisor.children import run_command
+from devserver.supervisor.children import run_command, start_thread
 from devserver.supervisor.reaper import Reaper
 
 RECORD_DIR = "installed-from"  # in the environment's prefix: the requirement files it was installed from
@@ -300,7 +300,14 @@ class Installer:
                 self.again = True
                 return
             self.thread = threading.Thread(target=self._run, name="installer", daemon=True)
-            self.thread.start()
+            try:
+                start_thread(self.thread)
+            except OSError as exc:  # under a pids limit: an outcome all the same, so nothing waits for one
+                self.thread = None
+                failed = exc
+            else:
+                return
+        self.done(Installed([], ok=False, error=f"cannot start the install: {failed.strerror}"))
 
     def stop(self, signum: int = signal.SIGTERM) -> None:
         """End a running install and start none again (the server is stopping): uv or pip must not go

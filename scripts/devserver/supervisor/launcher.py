@@ -182,11 +182,16 @@ class Launcher:
         if worker.fork_refused is not None:
             raise worker.fork_refused
         forkserver = worker.origin
-        if forkserver is self.forkserver and self.preload:
+        if forkserver is self.forkserver and self.preload and not forkserver.closed.is_set() \
+                and not forkserver.ready.is_set():
+            pass  # still preloading (a slow machine, a heavy preload): spawn this one, let it finish
+        elif forkserver is self.forkserver and self.preload:
             if forkserver.failure:
                 say(f"error: PRELOAD could not import {forkserver.failure}; preloading is off until the next "
                     "start (fix PRELOAD, or set PRELOAD=0)")
                 self.preload = False
+            elif forkserver.closed.is_set() and self.cache and self._learn_from(forkserver):
+                self.forkserver = self._new_forkserver()  # without the module it died importing
             else:
                 say(f"{worker.start_failure}: starting this worker the plain way")
                 self.rebuild("it stopped answering")

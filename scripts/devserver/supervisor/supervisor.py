@@ -28,7 +28,6 @@ import os
 import secrets
 import signal
 import socket
-import stat
 import time
 import traceback
 from collections import deque
@@ -41,17 +40,13 @@ from devserver.log import say
 from devserver.processes import describe_exit
 from devserver.protocol import Event, WorkerWords
 from devserver.settings import Settings
-from devserver.supervisor.installer import Installed, Installer, recorded_files, stale_files
+from devserver.supervisor.dependencies import Dependencies, Reload
+from devserver.supervisor.installer import Installed, Installer, recorded_files
 from devserver.supervisor.launcher import Launcher
 from devserver.supervisor.preload_cache import PreloadCache, cache_file
 from devserver.supervisor.reaper import Reaper
-from devserver.supervisor.watcher import (
-    DependencyWatcher,
-    Watcher,
-    is_requirements,
-    site_packages,
-    site_packages_listing,
-)
+from devserver.supervisor.settling import Settling
+from devserver.supervisor.watcher import DependencyWatcher, Watcher
 from devserver.supervisor.worker_handle import WorkerHandle
 
 TICK = 0.25  # seconds between housekeeping rounds (orphans, deadlines) when nothing happens
@@ -62,9 +57,6 @@ STOP_DEADLINE = 0.9  # ... and past this, the server exits whatever is left (wit
 CRASH_BACKOFF_MAX = 10.0
 CRASH_CAUSE = "restart after a crash"
 STABLE_AFTER = 30.0  # a worker that lived this long resets the crash back-off
-ERROR_SETTLE = 0.2  # an error page is served once the files have been quiet this long
-ERROR_SETTLE_MAX = 1.0  # or this long after the first change it shows, whichever comes first
-EMPTY_SETTLE = 1.0  # an empty file is an editor between truncating and writing, unless it stays so this long
 SILENT_LOAD = 10.0  # a generation still loading after this long is said to be (a hang shows nothing else)
 INSTALLING, SERVING, STOPPING = "installing", "serving", "stopping"  # the loop's phases
 
@@ -86,9 +78,9 @@ class Supervisor:
     generation logic runs in a test with a launcher of its own and no process."""
 
     def __init__(self, settings: Settings, listener: socket.socket, launcher: Launcher, events: SimpleQueue,
-                 installer: Installer | None = None):
+                 installer: Installer | None = None, watchers: tuple[Watcher, ...] = (), root: Path | None = None):
         self.settings = settings
-        self.root = Path.cwd()  # kept: the directory may be deleted while we run
+        self.root = root or Path.cwd()  # kept: the directory may be deleted while we run
         self.listener = listener
         self.launcher = launcher
         self.events = events
@@ -108,20 +100,20 @@ class Supervisor:
         self.restart_at: float | None = None
         self.restart_cause = CRASH_CAUSE
         self.promote_at: float | None = None  # an error generation waits for the files to settle
-        self.last_change = 0.0
-        self.first_unserved_change = float("inf")
-        self.unserved: dict[str, tuple | None] = {}  # changed files not served yet -> their state when heard of
+        self.settling = Settling()
         self.stop_code = 0
         self.stop_deadline = 0.0
         self.bugs_said: set[str] = set()
         self.exit_code: int | None = None
-        self.watchers: list[Watcher] = []
+        self.watchers = watchers
         self.installer = installer  # None: requirements changes are not installed (LIVE_INSTALL=0, production)
-        self.site_packages = site_packages_listing()  # as the fork server last saw it
+        self.dependencies = Dependencies(self.root, installer, self.shown)
 
     # -- the loop -----------------------------------------------------------------------
     def run(self) -> int:
         self.guarded("starting", self.begin)
+        if self.phase == SERVING and not self.pending and not self.current and self.restart_at is None:
+            self.guarded("starting", self.start_serving)  # begin() failed before it: serve all the same
         while self.exit_code is None:
             self.dispatch(*self.next_event(self.wait()))
         return self.exit_code
@@ -130,21 +122,13 @@ class Supervisor:
         orphans.become_subreaper()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, lambda signum, frame: self.events.put((Event.SIGNAL, signum)))
-        if self.settings.reload:
-            self.watchers.append(Watcher(self.settings.reload_paths,
-                                         lambda paths: self.events.put((Event.CHANGE, paths)),
-                                         on_assets=(lambda paths: self.events.put((Event.ASSETS, paths)))
-                                         if self.settings.live_reload else None,
-                                         templates_reload_themselves=self.settings.templates_auto_reload,
-                                         force_polling=self.settings.force_polling, shown=self.shown))
-            if self.launcher.preload or self.installer:
-                self.watchers.append(DependencyWatcher(lambda paths: self.events.put((Event.DEPS, paths)),
-                                                       force_polling=self.settings.force_polling))
-            for watcher in self.watchers:
-                watcher.start()
+        for watcher in self.watchers:
+            watcher.start()
+        if self.watchers:
             say(f"watching {', '.join(self.shown(p) for p in self.settings.reload_paths)} for changes "
                 f"(workers start as a {self.launcher.mode})")
-        if self.installer and self.install_at_start():
+        if self.dependencies.install_at_start():
+            self.phase = INSTALLING  # until INSTALLED; a stop signal meanwhile ends the install and the server
             return
         self.start_serving()
 
@@ -158,6 +142,8 @@ class Supervisor:
         traceback, and the server goes on serving the generation it has."""
         self.guarded(event, getattr(self, f"on_{event}"), arg)
         self.guarded("housekeeping", self.housekeeping)
+        if self.phase == STOPPING:
+            self.guarded("stopping", self.end_if_stopped, time.monotonic())
 
     def guarded(self, what: str, handler, *args) -> None:
         try:
@@ -197,9 +183,7 @@ class Supervisor:
                 paths |= arg
             else:
                 self.backlog.append((event, arg))
-        self.last_change = time.monotonic()
-        self.first_unserved_change = min(self.first_unserved_change, self.last_change)
-        self.unserved.update({path: file_state(path) for path in paths})
+        self.settling.changed(paths, time.monotonic())
         names = sorted(self.shown(p) for p in paths)
         cause = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         self.start_generation(f"{cause} changed")
@@ -215,75 +199,20 @@ class Supervisor:
             worker.send(f"{WorkerWords.ASSETS} " + "\n".join(sorted(paths)))
 
     def on_deps(self, paths: set[str]) -> None:
-        names = sorted(self.shown(p) for p in paths)
-        if self.installer and any(is_requirements(p) for p in paths):
-            installed_from = [n for n in names if self.installer.installs(n)]
-            if not installed_from:
-                return  # a requirements file this environment was not installed from (requirements-dev.txt here)
-            if not self.installer.running:
-                say(f"{', '.join(installed_from)} changed: installing (the app keeps serving meanwhile)")
-            return self.installer.request()
-        if self.phase != SERVING or self.installer and self.installer.running:
-            return  # the install's own changes to site-packages: its end (INSTALLED) decides
-        listing = site_packages_listing()
-        project_files = [p for p in paths if not p.startswith(tuple(str(d) for d in site_packages()))]
-        if listing == self.site_packages and not project_files:
-            return  # an install's own changes, heard after its end: nothing new
-        self.site_packages = listing
-        self.launcher.rebuild(f"{', '.join(names[:3])} changed", dependencies_changed=True)
-        self.start_generation("dependencies changed")
+        if self.phase == SERVING:
+            self.reload_for(self.dependencies.changed(paths))
 
     def on_installed(self, result: Installed) -> None:
-        """Reload once if what is installed changed (whatever the installer's output said), and say how it went."""
         if self.phase == INSTALLING:
-            return self.on_installed_at_start(result)
-        if self.phase == STOPPING:
-            return
-        files = ", ".join(result.files) or "the requirements"
-        took = f" ({result.tool}, {result.seconds:.1f} s)" if result.tool else ""
-        listing = site_packages_listing()
-        changed = listing != self.site_packages
-        added = ", ".join(result.added) or f"{files}"
-        if not result.ok:
-            say(f"error: could not install {files}{took}: {result.error}. The app keeps running on the packages "
-                f"it had{' (and those installed before the error)' if changed else ''}: fix {files} and save")
-        elif changed:
-            say(f"installed {added} in {result.seconds:.1f} s ({result.tool})")
-        elif result.files:
-            say(f"{files}: nothing new to install{took}")
-        else:
-            say("the requirements files are as installed: nothing to install")
-        if changed:
-            self.site_packages = listing
-            self.launcher.rebuild(f"installed {added}", dependencies_changed=True)
-            self.start_generation(f"installed {added}")
+            self.dependencies.installed_at_start(result)
+            self.start_serving()
+        elif self.phase == SERVING:
+            self.reload_for(self.dependencies.installed(result))
 
-    def install_at_start(self) -> bool:
-        """Before the first worker: what changed in the requirements since this environment was made (an
-        image built before the change) is installed, so a plain `docker compose up` never serves it stale.
-        True if an install started: the loop is then in its installing phase until INSTALLED (a stop
-        signal meanwhile ends the install and the server)."""
-        try:
-            stale = stale_files(self.root)
-        except OSError:
-            stale = ["the requirements"]  # unreadable: the install says what is wrong
-        if not stale:
-            return False
-        rebuild = " (`docker compose up --build` bakes it into the image)" if os.environ.get("PUBLIC_URL") else ""
-        say(f"{', '.join(stale)} changed since this environment was installed: installing before the app "
-            f"starts{rebuild}")
-        self.phase = INSTALLING
-        self.installer.request()
-        return True
-
-    def on_installed_at_start(self, result: Installed) -> None:
-        self.site_packages = site_packages_listing()
-        if result.ok:
-            say(f"installed {', '.join(result.added) or 'nothing new'} in {result.seconds:.1f} s ({result.tool})")
-        else:
-            say(f"error: could not install {', '.join(result.files) or 'the requirements'}: {result.error}. "
-                "Starting on the packages installed")
-        self.start_serving()
+    def reload_for(self, reload: Reload | None) -> None:
+        if reload is not None:
+            self.launcher.rebuild(reload.why, dependencies_changed=True)
+            self.start_generation(reload.cause)
 
     def on_signal(self, signum: int) -> None:
         if self.phase == STOPPING:
@@ -307,36 +236,17 @@ class Supervisor:
 
     def consider_promoting(self) -> None:
         """Promote the pending generation once all of it has loaded: at once when it serves the app (or
-        is an error page of ours), else once the files have settled (see `files_in_flux`)."""
+        is an error page of ours), else once the files have settled (settling.py)."""
         if not self.pending or not all(w.loaded for w in self.pending):
             return
         if all(w.serves_app for w in self.pending) or any(w.error_only for w in self.pending):
             return self.promote()
         now = time.monotonic()
-        if self.files_in_flux(now):
-            self.promote_at = now + ERROR_SETTLE  # a change event is on its way, or the file settles
-            return
-        # Saves that never pause must not hide an error for good: at most ERROR_SETTLE_MAX.
-        settled = min(self.last_change + ERROR_SETTLE, self.first_unserved_change + ERROR_SETTLE_MAX)
-        if now >= settled:
+        at = self.settling.error_may_show_at(now)
+        if now >= at:
             self.promote()
         else:
-            self.promote_at = settled
-
-    def files_in_flux(self, now: float) -> bool:
-        """Whether an editor may still be writing a changed file, whatever the clock says: written again
-        since we heard of it (its event is on the way: a loaded machine delays it), or empty (truncated,
-        the write to come), unless it stays empty for EMPTY_SETTLE. So a truncate-then-write save never
-        reaches the browser as an error page, however far apart a busy machine puts its two steps."""
-        in_flux = False
-        for path, heard in self.unserved.items():
-            state = file_state(path)
-            if state != heard:
-                self.unserved[path] = state  # looked at again after ERROR_SETTLE, in case no event comes
-                in_flux = True
-            elif state is not None and state[0] == 0 and now - self.last_change < EMPTY_SETTLE:
-                in_flux = True
-        return in_flux
+            self.promote_at = at
 
     def on_gone(self, worker: WorkerHandle) -> None:
         worker.signal_group(signal.SIGKILL)  # whatever the app started (its forks) goes with it
@@ -378,8 +288,9 @@ class Supervisor:
     def launch_again(self, worker: WorkerHandle) -> None:
         """A worker of the pending generation that was never forked: another in its place."""
         index = self.pending.index(worker)
+        del self.pending[index]  # gone already: never to be waited for again
         try:
-            self.pending[index] = self.launcher.launch_again(worker)
+            self.pending.insert(index, self.launcher.launch_again(worker))
         except OSError as exc:
             self.cannot_start(exc)
 
@@ -424,12 +335,17 @@ class Supervisor:
         acknowledgements are events (DRAINING): `end_handover` sends SERVE once all are in.
         """
         new, old = self.pending, self.current
+        # The old workers pass every connection they are not answering to the new ones, through one
+        # channel (made first: EMFILE here must leave the generations as they are).
+        give, take = handover.channel() if old else (None, None)
         self.pending = []
         self.promote_at = None
-        self.first_unserved_change = float("inf")
-        self.unserved = {}
+        self.settling.served()
         ok = all(w.serves_app for w in new)
         if not ok and not self.settings.reload:
+            for end in (give, take):
+                if end is not None:
+                    end.close()
             if old:  # production's SIGHUP brought code that does not load: what serves goes on
                 self.discard(new)
                 return self.keep_serving_or_fail("the new code could not be loaded (see above)")
@@ -437,10 +353,7 @@ class Supervisor:
             return self.fail("error: the app could not be loaded (see above); with RELOAD=0 nothing will "
                              "reload it: fix it and start again")
         self.end_handover(force=True)  # a hand-over still waiting: its new workers serve now
-        # The old workers pass every connection they are not answering to the new ones, through
-        # one channel: connections go to whichever new worker reads first.
-        give, take = handover.channel() if old else (None, None)
-        for worker in old:
+        for worker in old:  # connections go to whichever new worker reads first
             worker.send(WorkerWords.DRAIN, give)
             self.retire(worker, self.settings.graceful_timeout + RETIRE_MARGIN)
         if give is not None:
@@ -469,22 +382,8 @@ class Supervisor:
             worker.send(f"{WorkerWords.SERVE} {handing.generation}", handing.take)
         if handing.take is not None:
             handing.take.close()
-        ok = all(w.serves_app for w in new)
-        elapsed = (time.monotonic() - handing.since) * 1000
-        if handing.cause == "start":
-            host = f"[{self.settings.host}]" if ":" in self.settings.host else self.settings.host
-            say(f"serving {self.settings.flask_app} on http://{host}:{self.settings.port} "
-                f"({len(new)} worker{'s' if len(new) > 1 else ''}, ready in {elapsed:.0f} ms)")
-            if os.environ.get("PUBLIC_URL"):  # set by compose: where the published port is on the host
-                say(f"open {os.environ['PUBLIC_URL']} in your browser")
-        elif any(w.error_only for w in new):
-            pass  # said when the error was found
-        elif ok and handing.cause == CRASH_CAUSE:
-            say(f"restarted after the crash in {elapsed:.0f} ms")
-        elif ok:
-            say(f"reloaded in {elapsed:.0f} ms: {handing.cause}")
-        else:
-            say("the app failed to load: every request gets the error page until the next change")
+        if not any(w.error_only for w in new):  # an error page's cause was said when it was found
+            say(served(handing.cause, new, (time.monotonic() - handing.since) * 1000, self.settings))
 
     def retire(self, worker: WorkerHandle, grace: float) -> None:
         self.retiring[worker] = time.monotonic() + grace
@@ -524,8 +423,6 @@ class Supervisor:
         self.end_handover()
         if self.restart_at is not None and now >= self.restart_at and not self.pending:
             self.start_generation(self.restart_cause)
-        if self.phase == STOPPING:
-            self.end_if_stopped(now)
 
     # -- the end ---------------------------------------------------------------------------
     def keep_serving_or_fail(self, why: str) -> None:
@@ -567,30 +464,56 @@ class Supervisor:
         """Exit once every worker and install has ended, or at the stop deadline whatever is left."""
         if (self.retiring or self.installer and self.installer.running) and now < self.stop_deadline:
             return
-        for worker in self.retiring:
-            worker.signal_group(signal.SIGKILL)
-        if self.installer:
-            self.installer.kill()
-        self.launcher.stop()
-        self.launcher.kill()
-        self.listener.close()
-        self.exit_code = self.stop_code
+        try:
+            for worker in self.retiring:
+                worker.signal_group(signal.SIGKILL)
+            if self.installer:
+                self.installer.kill()
+            self.launcher.stop()
+            self.launcher.kill()
+            self.listener.close()
+        finally:
+            self.exit_code = self.stop_code  # whatever failed above, the server ends
 
     def shown(self, path) -> str:
-        """A path as the user thinks of it: relative to the project when inside it."""
-        try:
-            return str(Path(path).relative_to(self.root))
-        except ValueError:
-            return str(path)
+        return shown(path, self.root)
 
 
-def file_state(path: str) -> tuple[int, int, int] | None:
-    """What tells one version of a file from the next: (size, mtime, inode); None when it is not a file."""
+def shown(path, root: Path) -> str:
+    """A path as the user thinks of it: relative to the project when inside it."""
     try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_size, st.st_mtime_ns, st.st_ino) if stat.S_ISREG(st.st_mode) else None
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return str(path)
+
+def served(cause: str, workers: list[WorkerHandle], elapsed_ms: float, settings: Settings) -> str:
+    """What the log says once a generation serves: the start-up banner, or how the reload went."""
+    if cause == "start":
+        host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        banner = (f"serving {settings.flask_app} on http://{host}:{settings.port} "
+                  f"({len(workers)} worker{'s' if len(workers) > 1 else ''}, ready in {elapsed_ms:.0f} ms)")
+        public = os.environ.get("PUBLIC_URL")  # set by compose: where the published port is on the host
+        return banner + (f"\nopen {public} in your browser" if public else "")
+    if not all(w.serves_app for w in workers):
+        return "the app failed to load: every request gets the error page until the next change"
+    if cause == CRASH_CAUSE:
+        return f"restarted after the crash in {elapsed_ms:.0f} ms"
+    return f"reloaded in {elapsed_ms:.0f} ms: {cause}"
+
+
+def watchers(settings: Settings, events: SimpleQueue, dependencies: bool, shown) -> tuple[Watcher, ...]:
+    """The source watcher (CHANGE, and ASSETS with live reload) and, when the fork server preloads or
+    requirements are installed live, the dependency watcher (DEPS). None without reload."""
+    if not settings.reload:
+        return ()
+    source = Watcher(settings.reload_paths, lambda paths: events.put((Event.CHANGE, paths)),
+                     on_assets=(lambda paths: events.put((Event.ASSETS, paths))) if settings.live_reload else None,
+                     templates_reload_themselves=settings.templates_auto_reload,
+                     force_polling=settings.force_polling, shown=shown)
+    if not dependencies:
+        return (source,)
+    return source, DependencyWatcher(lambda paths: events.put((Event.DEPS, paths)),
+                                     force_polling=settings.force_polling)
 
 
 def supervise(settings: Settings, listener: socket.socket) -> int:
@@ -602,4 +525,7 @@ def supervise(settings: Settings, listener: socket.socket) -> int:
                         cache=None if settings.production else PreloadCache(cache_file(Path.cwd())).load())
     installer = Installer(Path.cwd(), reaper, lambda result: events.put((Event.INSTALLED, result))) \
         if settings.live_install and recorded_files() else None
-    return Supervisor(settings, listener, launcher, events, installer).run()
+    root = Path.cwd()
+    return Supervisor(settings, listener, launcher, events, installer, root=root,
+                      watchers=watchers(settings, events, launcher.preload or bool(installer),
+                                        lambda path: shown(path, root))).run()

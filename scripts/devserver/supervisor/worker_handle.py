@@ -84,6 +84,7 @@ class WorkerHandle:
         with self.lock:
             if self.pid is None and self.start_failure is None:
                 self.start_failure, self.fork_refused = why, refused
+                self.abandoned = True  # a FORKED after all, late, is killed at once
             self.has_pid.set()
 
     # -- its life -----------------------------------------------------------------------------
