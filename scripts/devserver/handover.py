@@ -16,32 +16,23 @@ from __future__ import annotations
 import io
 import socket
 
+from devserver import protocol
 from devserver.protocol import HANDOVER_MARK as MARK  # never an empty message
 
-MAX_MESSAGE = 1 + 64 * 1024  # a worker's read buffer is 8 KiB; room to spare
-
-
-def channel() -> tuple[socket.socket, socket.socket]:
-    """(give, take): the retiring workers send on `give`, their successors receive on `take`."""
-    return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+# (give, take): the retiring workers send on `give`, their successors receive on `take`.
+channel = protocol.control_pair
 
 
 def give(channel_end: socket.socket, connection: socket.socket, read_ahead: bytes) -> bool:
-    """Send one connection on; False when nobody can take it (the successor is gone)."""
-    try:
-        socket.send_fds(channel_end, [MARK + read_ahead], [connection.fileno()])
-        return True
-    except OSError:
-        return False
+    """Send one connection on (a worker's read buffer is 8 KiB: it fits one message); False when nobody
+    can take it (the successor is gone)."""
+    return protocol.send(channel_end, MARK + read_ahead, [connection.fileno()])
 
 
 def take(channel_end: socket.socket) -> tuple[socket.socket, bytes] | None:
     """The next connection and its read-ahead bytes; None once every giver has closed its end."""
     while True:
-        try:
-            message, fds, _, _ = socket.recv_fds(channel_end, MAX_MESSAGE, 1, socket.MSG_CMSG_CLOEXEC)
-        except OSError:
-            return None
+        message, fds = protocol.receive(channel_end, 1)
         if not message:
             return None
         if fds:

@@ -74,7 +74,7 @@ def pidfd(pid: int) -> int | None:
 
 
 def follow(control: socket.socket, process_fd: int | None, on_message: Callable[[bytes], None],
-           on_closed: Callable[[], None] = lambda: None, size: int = 1 << 18) -> None:
+           on_closed: Callable[[], None] = lambda: None, *, size: int) -> None:
     """Hand each message from `control` to `on_message` until the process has exited (its pidfd,
     from `pidfd`, is readable), then return; closes the pidfd. `on_closed` is called once, when
     nothing more will be heard: the channel closed (the process may live on: retired, or a fork
@@ -130,7 +130,7 @@ def signal_group(pid: int, signum: int) -> None:
     """Signal a process and everything it started (its process group); gone already is fine."""
     try:
         os.killpg(pid, signum)
-    except (ProcessLookupError, PermissionError):
+    except OSError:  # gone already, or never ours
         pass
 
 

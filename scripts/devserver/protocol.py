@@ -28,8 +28,8 @@ class WorkerWords:
 
     # worker -> supervisor
     IMPORTED = "imported"  # + " a,b.c,...": modules from outside the project the app's import added
-    LOADED_OK = "loaded ok"  # the app is imported: ready to serve it
-    LOADED_ERROR = "loaded error"  # it failed: ready to serve the error page
+    LOADED_OK = "loaded-ok"  # the app is imported: ready to serve it
+    LOADED_ERROR = "loaded-error"  # it failed: ready to serve the error page
     DRAINING = "draining"  # no longer accepting
     # supervisor -> worker
     SERVE = "serve"  # + " GENERATION": start accepting on the shared socket (+ the channel the predecessors
@@ -98,10 +98,20 @@ def control_pair() -> tuple[socket.socket, socket.socket]:
     return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 
 
-def send(control: socket.socket, word: str, fds: list[int] = ()) -> bool:
-    """One word (with descriptors riding along); False when the other side is gone (its reader says so)."""
+def send(control: socket.socket, word: str | bytes, fds: list[int] = ()) -> bool:
+    """One message (with descriptors riding along); False when the other side is gone (its reader says so)."""
     try:
-        socket.send_fds(control, [word.encode()], list(fds))
+        socket.send_fds(control, [word.encode() if isinstance(word, str) else word], list(fds))
         return True
     except OSError:
         return False
+
+
+def receive(control: socket.socket, max_fds: int = 0) -> tuple[bytes, list[int]]:
+    """One message and the descriptors that rode along (close-on-exec); b"" once the other side is gone.
+    The one reader of every channel here, with the one buffer size."""
+    try:
+        message, fds, _, _ = socket.recv_fds(control, MAX_MESSAGE, max_fds, socket.MSG_CMSG_CLOEXEC)
+    except OSError:
+        return b"", []
+    return message, fds

@@ -27,7 +27,6 @@ import errno
 import importlib
 import os
 import signal
-import socket
 import sys
 import threading
 from pathlib import Path
@@ -184,7 +183,7 @@ def main() -> None:
                 if pid in status_pipes:
                     processes.write_status(status_pipes.pop(pid), status)
         if control is not None and control in readable:
-            message, fds, _, _ = socket.recv_fds(control, 4096, 2)  # one message: a SOCK_SEQPACKET pair
+            message, fds = protocol.receive(control, 2)  # one message: a SOCK_SEQPACKET pair
             if not message:  # retired (rebuilt, or the server stops): fork no more, stay to report exits
                 control.close()
                 os.close(listen_fd)

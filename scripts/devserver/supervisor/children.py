@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from devserver import protocol
-from devserver.processes import read_status
+from devserver.processes import read_status, signal_group
 from devserver.supervisor.reaper import Reaper
 
 SCRIPTS_DIR = str(Path(__file__).resolve().parents[2])
@@ -91,10 +91,7 @@ def run_command(argv: list[str], reaper: Reaper, timeout: float,
     try:
         output, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except OSError:
-            pass  # gone meanwhile
+        signal_group(process.pid, signal.SIGKILL)
         output, _ = process.communicate()
         os.close(status_r)
         return None, output

@@ -69,7 +69,7 @@ class ForkServerHandle:
         return f"fork server {self.pid}"
 
     def _read(self, process_fd: int | None, status_fd: int) -> None:
-        processes.follow(self.control, process_fd, self._heard, self._closed)
+        processes.follow(self.control, process_fd, self._heard, self._closed, size=protocol.MAX_MESSAGE)
         with self.lock:
             self.control.close()
         self.exit_status = processes.read_status(status_fd, STATUS_WAIT)

@@ -18,7 +18,6 @@ in one line before the install runs it (issue 28).
 from __future__ import annotations
 
 import filecmp
-import os
 import re
 import shutil
 import signal
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from devserver.log import say
+from devserver.processes import signal_group
 from devserver.supervisor.children import run_command, start_thread
 from devserver.supervisor.reaper import Reaper
 
@@ -317,10 +317,7 @@ class Installer:
             self.again = False
             pid = self.pid
         if pid is not None:
-            try:
-                os.killpg(pid, signum)
-            except OSError:
-                pass
+            signal_group(pid, signum)
 
     def kill(self) -> None:
         """The stop's deadline passed with the install still running."""
@@ -331,10 +328,7 @@ class Installer:
             self.pid = pid
             stopped = self.stopped
         if stopped:
-            try:
-                os.killpg(pid, signal.SIGTERM)
-            except OSError:
-                pass
+            signal_group(pid, signal.SIGTERM)
 
     def _run(self) -> None:
         merged = Installed([])

@@ -108,8 +108,8 @@ class WorkerHandle:
         elif word == WorkerWords.DRAINING:
             self.draining.set()
             self.events.put((Event.DRAINING, self))
-        elif message.decode() in (WorkerWords.LOADED_OK, WorkerWords.LOADED_ERROR):
-            self.serves_app = message.decode() == WorkerWords.LOADED_OK
+        elif word in (WorkerWords.LOADED_OK, WorkerWords.LOADED_ERROR):
+            self.serves_app = word == WorkerWords.LOADED_OK
             self.loaded = True
             self.events.put((Event.LOADED, self))
 
