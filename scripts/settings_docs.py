@@ -71,11 +71,16 @@ def env_block(setting: Setting) -> str:
                      + [f"# {setting.name}={shown_value(setting)}"])
 
 
+def in_env_example(settings: list[Setting]) -> list[Setting]:
+    """What a user sets: a variable compose or the server sets (PUBLIC_URL) has no place in .env."""
+    return [s for s in settings if s.set_by is None]
+
+
 def env_example() -> str:
-    sections = ["\n\n".join(env_block(s) for s in settings_of(None)) + "\n"]
+    sections = ["\n\n".join(env_block(s) for s in in_env_example(settings_of(None))) + "\n"]
     for service in SERVICES:
         title = SERVICE_TITLES[service]
-        blocks = "\n\n".join(env_block(s) for s in settings_of(service))
+        blocks = "\n\n".join(env_block(s) for s in in_env_example(settings_of(service)))
         sections.append(in_block(service, f"\n# -- {title} --\n\n{blocks}\n", "# ", ""))
     return ENV_HEADER + "\n" + "".join(sections)
 

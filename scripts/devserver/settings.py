@@ -1,10 +1,12 @@
 """Every environment variable the dev server reads: declared once, parsed strictly, documented from here.
 
-Each `Setting` carries its name, parser, default and the line that documents it, as
-gunicorn's `config.py` does: parsing (`load_settings`), the workers' environment
-(`Settings.worker_env`), the README's table and `.env.example` (`settings_docs.py`) and
-the tests' list of variables all come from `SETTINGS`, and a test fails if the files
-drift from it.
+Each `Setting` row carries, by keyword, its name, parser, default, type and the line that
+documents it, as gunicorn's `config.py` does. Everything else comes from `SETTINGS`: the
+`Settings` class (a field per row that has one, of the row's type), parsing (`load_settings`),
+the workers' environment and its JSON (`Settings.worker_env`, `dumps`, `loads`), the README's
+table and `.env.example` (`settings_docs.py`) and the tests' list of variables; a test fails if
+the files drift from it. Variables set for the server rather than by the user are rows too
+(PUBLIC_URL, set by compose; GEVENT_SUPPORT, read by pydevd and set by stepdebug.py).
 
 Why the parsers are by hand: Flask's own parsing is too lenient for a server that may run
 a debugger (`FLASK_DEBUG=False` stays the truthy string "False" through
@@ -18,10 +20,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Callable
+import types
+import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 EXIT_CONFIG = 2
 DEFAULT_PORT = 5000  # the project's port: `make dev` serves here, where compose publishes the dev service
@@ -116,6 +120,16 @@ def parse_polling(name: str, raw: str) -> bool | None:
     return parse_bool(name, raw) if raw.strip() else None
 
 
+def parse_secret(name: str, raw: str) -> str:
+    """As set, spaces and all: the app uses it as it is."""
+    return raw
+
+
+def parse_gevent_support(name: str, raw: str) -> bool:
+    """On as pydevd needs it; anything else is off (never an error: the server sets it, under a debugger)."""
+    return raw.lower() in ("true", "1")
+
+
 class Preload(NamedTuple):
     enabled: bool
     modules: tuple[str, ...]
@@ -161,12 +175,16 @@ def default_app_dir(flask_app: str, cwd: Path) -> Path:
 Default = str | Callable[[dict], str]  # raw text, or raw text worked out from the values parsed so far
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Setting:
-    """One environment variable. `field` is its attribute of Settings (None: read by compose or
-    watchfiles, declared here to be documented with the rest); `default` is raw text, parsed as a
-    value would be; `shown` is the default as the README says it, `example` what .env.example shows
-    when that is not the default; `to_env` how workers and the app see the parsed value (None: as set)."""
+    """One environment variable, declared by keyword.
+
+    `doc` is what it does and `shown` its default as the README says it; `default` is raw text,
+    parsed as a value would be. `field` is its attribute of Settings, of type `type` (which also says
+    how the workers read it back from JSON: `from_json`); None: read by compose, watchfiles or pydevd,
+    declared here to be documented with the rest. `example` is what .env.example shows when that is
+    not the default; `to_env` how workers and the app see the parsed value (None: as set).
+    """
 
     name: str
     doc: str
@@ -174,9 +192,14 @@ class Setting:
     default: Default = ""
     parse: Callable[[str, str], object] = parse_text
     field: str | None = None
+    type: Any = str
     example: str | None = None
     to_env: Callable[[object], str] | None = None  # for the settings Flask and Werkzeug read themselves
-    development_only: bool = False  # production never reads it (a copied .env may hold anything)
+    # Production never reads it and has this raw text instead (a copied .env may hold anything).
+    in_production: str | None = None
+    blank_is_unset: bool = True  # False: a blank value is read as it is (a blank SECRET_KEY is not an unset one)
+    secret: bool = False  # left out of the repr of Settings
+    set_by: str | None = None  # who sets it, when not the user: left out of .env.example
     service: str | None = None  # an optional compose service's (documented apart, only in projects that have it)
 
     def default_for(self, values: dict) -> str:
@@ -186,6 +209,15 @@ class Setting:
     def development_default(self) -> str:
         """The default as a fresh clone has it (development, debug on)."""
         return self.default_for({"app_env": "development", "debug": True})
+
+    def raw_text(self, env: Mapping[str, str], values: dict) -> str:
+        """The text to parse: as set, else the default (and production's own where it has one)."""
+        if self.in_production is not None and production(values):
+            return self.in_production
+        raw = env.get(self.name)
+        if raw is None or (self.blank_is_unset and raw.strip() == ""):
+            return self.default_for(values)
+        return raw
 
 
 def flag(value: object) -> str:
@@ -197,106 +229,146 @@ def production(values: dict) -> bool:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("FLASK_APP", "the app, in `flask run` syntax: `package`, `module:app`, `module:create_app()`, `wsgi.py`",
-            "`app`", "app", field="flask_app", to_env=str),
-    Setting("HOST", "address to bind (the container always binds 0.0.0.0 inside; compose publishes 127.0.0.1 only)",
-            "`127.0.0.1` (`0.0.0.0` in the container)", "127.0.0.1", field="host"),
-    Setting("PORT", "port; with compose, the host side of the mapping (the container listens on 5000)",
-            f"`{DEFAULT_PORT}`", str(DEFAULT_PORT), parse_port, field="port"),
-    Setting("APP_ENV", "`production` refuses `FLASK_DEBUG=1`, requires `SECRET_KEY`, never reloads",
-            "`development`", "development", parse_app_env, field="app_env", to_env=str),
-    Setting("FLASK_DEBUG", "debug mode and Werkzeug's interactive debugger (1/0, true/false, yes/no, on/off)",
-            "`1` (`0` in production)", lambda v: flag(not production(v)), parse_bool, field="debug", example="1",
-            to_env=flag),
-    Setting("FLASK_TEMPLATES_AUTO_RELOAD", "Jinja re-reads edited templates; template edits then need no worker "
-            "restart", "follows `FLASK_DEBUG`", lambda v: flag(v["debug"]), parse_bool,
-            field="templates_auto_reload", example="1",
+    Setting(name="FLASK_APP",
+            doc="the app, in `flask run` syntax: `package`, `module:app`, `module:create_app()`, `wsgi.py`",
+            shown="`app`", default="app", field="flask_app", to_env=str),
+    Setting(name="HOST",
+            doc="address to bind (the container always binds 0.0.0.0 inside; compose publishes 127.0.0.1 only)",
+            shown="`127.0.0.1` (`0.0.0.0` in the container)", default="127.0.0.1", field="host"),
+    Setting(name="PORT", doc="port; with compose, the host side of the mapping (the container listens on 5000)",
+            shown=f"`{DEFAULT_PORT}`", default=str(DEFAULT_PORT), parse=parse_port, field="port", type=int),
+    Setting(name="APP_ENV", doc="`production` refuses `FLASK_DEBUG=1`, requires `SECRET_KEY`, never reloads",
+            shown="`development`", default="development", parse=parse_app_env, field="app_env", to_env=str),
+    Setting(name="FLASK_DEBUG",
+            doc="debug mode and Werkzeug's interactive debugger (1/0, true/false, yes/no, on/off)",
+            shown="`1` (`0` in production)", default=lambda v: flag(not production(v)), parse=parse_bool,
+            field="debug", type=bool, example="1", to_env=flag),
+    Setting(name="FLASK_TEMPLATES_AUTO_RELOAD",
+            doc="Jinja re-reads edited templates; template edits then need no worker restart",
+            shown="follows `FLASK_DEBUG`", default=lambda v: flag(v["debug"]), parse=parse_bool,
+            field="templates_auto_reload", type=bool, example="1",
             # JSON literals: Flask's from_prefixed_env turns them into real booleans.
             to_env=lambda value: "true" if value else "false"),
-    Setting("RELOAD", "restart the app when a watched file changes", "`1` (always `0` in production)", "1",
-            parse_bool, field="reload", development_only=True),
-    Setting("RELOAD_PATHS", "what to watch, comma-separated, relative to the project (ignored in production)",
-            "the package `FLASK_APP` names", parse=parse_names, field="reload_paths", example="app",
-            development_only=True),
-    Setting("WATCHFILES_FORCE_POLLING", "`1`: poll instead of inotify, where bind mounts give no file events "
-            "(Docker Desktop on Windows/WSL2, some VMs)", "unset (watchfiles decides)", parse=parse_polling,
-            field="force_polling", example="1", development_only=True),
-    Setting("WATCHFILES_POLL_DELAY_MS", "how often to poll, in milliseconds, when polling (read by watchfiles)",
-            "`300`", "300"),
-    Setting("GRACEFUL_TIMEOUT", "seconds in-flight requests get on a reload or a stop", "`5`", "5", parse_seconds,
-            field="graceful_timeout"),
-    Setting("SECRET_KEY", "Flask's secret key; required in production: "
-            "`python -c 'import secrets; print(secrets.token_hex(32))'`", "unset"),
-    Setting("WEB_CONCURRENCY", "worker processes sharing the socket", "`1` (production: CPUs available)",
-            lambda v: str(default_processes()) if production(v) else "1", parse_count, field="processes",
-            example="1"),
-    Setting("WERKZEUG_DEBUG_PIN", "the debugger's PIN (`123-456-789`); `off` disables it, with a warning",
-            "a new PIN each start, logged once", parse=parse_pin, field="debug_pin", to_env=str),
-    Setting("DEBUGGER_TRUSTED_HOSTS", "extra host names (besides `localhost`, `127.0.0.1`) the debugger console "
-            "accepts, comma-separated", "none", parse=parse_names, field="trusted_hosts", example="myapp.test"),
-    Setting("PRELOAD", "fork workers from a process that has preloaded what the app imports (learned); `0` to "
-            "spawn fresh ones; or the modules to preload instead (`sqlalchemy,pandas`)", "`1`", "1", parse_preload,
-            field="preload"),
-    Setting("PROD_PORT", "compose: the host port of the `prod` service", "`8000`", "8000"),
-    Setting("LIVE_RELOAD", "the browser reloads by itself when new code serves or a template changes, and swaps "
-            "an edited stylesheet in place (a script injected into HTML pages; never in production)",
-            "follows `FLASK_DEBUG`", lambda v: flag(v["debug"]), parse_bool, field="live_reload", example="1",
-            development_only=True),
-    Setting("BLOCKING_WARN_MS", "say when a call blocks gevent's event loop this long (every other request waits "
-            "meanwhile), with the request and the line of your code; `0` turns it off", "`100` (`0` in production)",
-            lambda v: "0" if production(v) else "100", parse_millis, field="blocking_warn_ms", example="100"),
-    Setting("DEBUGGER", "`debugpy`: the server runs under debugpy, listening on `DEBUGPY_PORT`, so an editor "
-            "attaches and breakpoints hit in every worker, across reloads (compose.debug.yaml sets it)", "unset",
-            parse=parse_debugger, field="debugger", example="debugpy", development_only=True),
-    Setting("DEBUGPY_PORT", "where debugpy listens for your editor (with compose.debug.yaml, the host side; the "
-            "container listens on 5678)", "`5678`", "5678", parse_port, field="debugpy_port"),
-    Setting("LIVE_INSTALL", "a saved change to a requirements file is installed into the running environment (uv, "
-            "else pip), then the app reloads once; at start, what changed since the image was built is installed",
-            "`1` (always `0` in production)", "1", parse_bool, field="live_install", development_only=True),
-    Setting("ACCESS_LOG", "one log line per request (the health check is never logged)", "`1`", "1", parse_bool,
-            field="access_log"),
-    Setting("UID", "build arg: the user the container runs as (your `id -u`, so files it writes are yours)",
-            "`1000`", "1000"),
-    Setting("GID", "build arg: the container user's group (your `id -g`)", "`1000`", "1000"),
-    Setting("PYTHON_IMAGE", "build arg: the base image (any Python 3.11+ image with venv)", "`python:3.13-slim`",
-            "python:3.13-slim"),
+    Setting(name="RELOAD", doc="restart the app when a watched file changes",
+            shown="`1` (always `0` in production)", default="1", parse=parse_bool, field="reload", type=bool,
+            in_production="0"),
+    Setting(name="RELOAD_PATHS",
+            doc="what to watch, comma-separated, relative to the project (ignored in production)",
+            shown="the package `FLASK_APP` names", parse=parse_names, field="reload_paths",
+            type=tuple[Path, ...],  # resolved against the project by reload_paths()
+            example="app", in_production=""),
+    Setting(name="WATCHFILES_FORCE_POLLING",
+            doc="`1`: poll instead of inotify, where bind mounts give no file events "
+                "(Docker Desktop on Windows/WSL2, some VMs)",
+            shown="unset (watchfiles decides)", parse=parse_polling, field="force_polling", type=bool | None,
+            example="1", in_production=""),
+    Setting(name="WATCHFILES_POLL_DELAY_MS",
+            doc="how often to poll, in milliseconds, when polling (read by watchfiles)",
+            shown="`300`", default="300"),
+    Setting(name="GRACEFUL_TIMEOUT", doc="seconds in-flight requests get on a reload or a stop",
+            shown="`5`", default="5", parse=parse_seconds, field="graceful_timeout", type=float),
+    Setting(name="SECRET_KEY",
+            doc="Flask's secret key; required in production: "
+                "`python -c 'import secrets; print(secrets.token_hex(32))'`",
+            shown="unset", parse=parse_secret, field="secret_key", blank_is_unset=False, secret=True),
+    Setting(name="FLASK_SECRET_KEY",
+            doc="the same key under the name Flask's `from_prefixed_env()` reads; either one satisfies production",
+            shown="unset", parse=parse_secret, field="flask_secret_key", blank_is_unset=False, secret=True),
+    Setting(name="WEB_CONCURRENCY", doc="worker processes sharing the socket",
+            shown="`1` (production: CPUs available)",
+            default=lambda v: str(default_processes()) if production(v) else "1", parse=parse_count,
+            field="processes", type=int, example="1"),
+    Setting(name="WERKZEUG_DEBUG_PIN",
+            doc="the debugger's PIN (`123-456-789`); `off` disables it, with a warning",
+            shown="a new PIN each start, logged once", parse=parse_pin,
+            field="debug_pin", type=str | None,  # None: a new one each start (entrypoint.with_debugger_pin)
+            to_env=str, secret=True),
+    Setting(name="DEBUGGER_TRUSTED_HOSTS",
+            doc="extra host names (besides `localhost`, `127.0.0.1`) the debugger console accepts, comma-separated",
+            shown="none", parse=parse_names, field="trusted_hosts", type=tuple[str, ...], example="myapp.test"),
+    Setting(name="PRELOAD",
+            doc="fork workers from a process that has preloaded what the app imports (learned); `0` to spawn "
+                "fresh ones; or the modules to preload instead (`sqlalchemy,pandas`)",
+            shown="`1`", default="1", parse=parse_preload, field="preload", type=Preload),
+    Setting(name="PROD_PORT", doc="compose: the host port of the `prod` service", shown="`8000`", default="8000"),
+    Setting(name="PUBLIC_URL",
+            doc="compose sets it (docker-compose.yml, each service its own): where the published port is on the "
+                "host, for the start-up line \"open ... in your browser\"",
+            shown="set by compose", field="public_url", set_by="compose"),
+    Setting(name="LIVE_RELOAD",
+            doc="the browser reloads by itself when new code serves or a template changes, and swaps an edited "
+                "stylesheet in place (a script injected into HTML pages; never in production)",
+            shown="follows `FLASK_DEBUG`", default=lambda v: flag(v["debug"]), parse=parse_bool,
+            field="live_reload", type=bool, example="1", in_production="0"),
+    Setting(name="BLOCKING_WARN_MS",
+            doc="say when a call blocks gevent's event loop this long (every other request waits meanwhile), "
+                "with the request and the line of your code; `0` turns it off",
+            shown="`100` (`0` in production)", default=lambda v: "0" if production(v) else "100",
+            parse=parse_millis, field="blocking_warn_ms", type=int, example="100"),
+    Setting(name="DEBUGGER",
+            doc="`debugpy`: the server runs under debugpy, listening on `DEBUGPY_PORT`, so an editor attaches "
+                "and breakpoints hit in every worker, across reloads (compose.debug.yaml sets it)",
+            shown="unset", parse=parse_debugger, field="debugger", type=str | None, example="debugpy",
+            in_production=""),
+    Setting(name="DEBUGPY_PORT",
+            doc="where debugpy listens for your editor (with compose.debug.yaml, the host side; the container "
+                "listens on 5678)",
+            shown="`5678`", default="5678", parse=parse_port, field="debugpy_port", type=int),
+    Setting(name="GEVENT_SUPPORT",
+            doc="read by debugpy (pydevd) in each process: without `True` a gevent process hangs under it; "
+                "whenever a debugger runs the server, the server sets it for the processes it starts",
+            shown="unset (`True` under a debugger)", parse=parse_gevent_support, set_by="the server"),
+    Setting(name="LIVE_INSTALL",
+            doc="a saved change to a requirements file is installed into the running environment (uv, else pip), "
+                "then the app reloads once; at start, what changed since the image was built is installed",
+            shown="`1` (always `0` in production)", default="1", parse=parse_bool, field="live_install",
+            type=bool, in_production="0"),
+    Setting(name="ACCESS_LOG", doc="one log line per request (the health check is never logged)",
+            shown="`1`", default="1", parse=parse_bool, field="access_log", type=bool),
+    Setting(name="UID", doc="build arg: the user the container runs as (your `id -u`, so files it writes are yours)",
+            shown="`1000`", default="1000"),
+    Setting(name="GID", doc="build arg: the container user's group (your `id -g`)", shown="`1000`", default="1000"),
+    Setting(name="PYTHON_IMAGE", doc="build arg: the base image (any Python 3.11+ image with venv)",
+            shown="`python:3.13-slim`", default="python:3.13-slim"),
     # postgres:begin
-    Setting("DATABASE_URL", "where the app finds PostgreSQL (the demo's `/db` route); compose gives the web service "
-            "its own (`postgresql://app:app@db:5432/app`), so this one is for `make dev` and the tests on the host",
-            "unset", example="postgresql://app:app@127.0.0.1:5432/app", service="postgres"),
-    Setting("DB_PORT", "compose: the host port of the `db` service (on 127.0.0.1 only)", "`5432`", "5432",
-            service="postgres"),
-    Setting("POSTGRES_IMAGE", "compose: the `db` service's image", "`postgres:17`", "postgres:17",
-            service="postgres"),
+    Setting(name="DATABASE_URL",
+            doc="where the app finds PostgreSQL (the demo's `/db` route); compose gives the web service its own "
+                "(`postgresql://app:app@db:5432/app`), so this one is for `make dev` and the tests on the host",
+            shown="unset", example="postgresql://app:app@127.0.0.1:5432/app", service="postgres"),
+    Setting(name="DB_PORT", doc="compose: the host port of the `db` service (on 127.0.0.1 only)",
+            shown="`5432`", default="5432", service="postgres"),
+    Setting(name="POSTGRES_IMAGE", doc="compose: the `db` service's image",
+            shown="`postgres:17`", default="postgres:17", service="postgres"),
     # postgres:end
 )
-VARIABLES = frozenset(s.name for s in SETTINGS)
+SETTING_NAMED = {s.name: s for s in SETTINGS}
+VARIABLES = frozenset(SETTING_NAMED)
+
+SETTINGS_ENV = "DEVSERVER_SETTINGS"  # the parsed settings, as JSON, for the workers
+PIN_ENV = "WERKZEUG_DEBUG_PIN"  # the debugger's PIN, which a worker takes out of the app's environment
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The parsed values, one field per declared setting (its defaults are the declarations')."""
+# -- the parsed values ---------------------------------------------------------------------------------
 
-    flask_app: str
-    host: str
-    port: int
-    app_env: str
-    debug: bool
-    templates_auto_reload: bool
-    reload: bool
-    reload_paths: tuple[Path, ...]
-    force_polling: bool | None
-    graceful_timeout: float
-    processes: int
-    debug_pin: str | None  # None: a new one each start (entrypoint.with_debugger_pin)
-    trusted_hosts: tuple[str, ...]
-    live_reload: bool
-    blocking_warn_ms: int
-    debugger: str | None
-    debugpy_port: int
-    live_install: bool
-    access_log: bool
-    preload: Preload
+def from_json(kind: Any, value: object) -> object:
+    """A value of type `kind` back from the JSON `dumps` wrote: JSON's own types as they are, a
+    tuple (a NamedTuple too) from its list, a Path from its string, `X | None` as X or null."""
+    if value is None:
+        return None
+    if typing.get_origin(kind) in (types.UnionType, typing.Union):
+        (inner,) = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+        return from_json(inner, value)
+    if typing.get_origin(kind) is tuple:
+        (item, _) = typing.get_args(kind)  # tuple[X, ...]
+        return tuple(from_json(item, v) for v in value)
+    if isinstance(kind, type) and issubclass(kind, tuple):  # a NamedTuple
+        hints = typing.get_type_hints(kind)
+        return kind(*(from_json(hints[name], v) for name, v in zip(kind._fields, value, strict=True)))
+    return kind(value)
+
+
+class SettingsBase:
+    """What Settings does; its fields are SETTINGS' (`Settings`, below)."""
 
     @property
     def production(self) -> bool:
@@ -314,68 +386,76 @@ class Settings:
         return json.dumps(dataclasses.asdict(self), default=str)
 
     @classmethod
-    def loads(cls, text: str) -> Settings:
+    def loads(cls, text: str):
         values = json.loads(text)
-        values["reload_paths"] = tuple(Path(p) for p in values["reload_paths"])
-        values["trusted_hosts"] = tuple(values["trusted_hosts"])
-        values["preload"] = Preload(values["preload"][0], tuple(values["preload"][1]))
-        return cls(**values)
+        return cls(**{f.name: from_json(f.type, values[f.name]) for f in dataclasses.fields(cls)})
 
 
-SETTINGS_ENV = "DEVSERVER_SETTINGS"  # the parsed settings, as JSON, for the workers
-PIN_ENV = "WERKZEUG_DEBUG_PIN"  # the debugger's PIN, which a worker takes out of the app's environment
+Settings = dataclasses.make_dataclass(
+    "Settings", [(s.field, s.type, dataclasses.field(repr=not s.secret)) for s in SETTINGS if s.field],
+    bases=(SettingsBase,), frozen=True,
+    namespace={"__module__": __name__,
+               "__doc__": "The parsed values, one field per declared setting (SETTINGS), of the type it declares."})
 
 
-def load_settings(environ: os._Environ[str] | dict[str, str] | None = None, cwd: Path | None = None) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
     """Read and check every variable; raise ConfigError listing each bad one, a line each."""
     env = os.environ if environ is None else environ
     cwd = Path.cwd() if cwd is None else cwd
     errors: list[str] = []
     values: dict = {}
+    texts: dict[str, str] = {}  # what each value was parsed from
     for setting in SETTINGS:
         if setting.field is None:
             continue
-        default = setting.default_for(values)
-        raw = env.get(setting.name)
-        if raw is None or raw.strip() == "" or (setting.development_only and values["app_env"] == "production"):
-            raw = default
+        raw = setting.raw_text(env, values)
         try:
             values[setting.field] = setting.parse(setting.name, raw)
         except ConfigError as exc:
             errors.append(str(exc))
-            values[setting.field] = setting.parse(setting.name, default)
-    errors += policy(values, env)
-    values["reload_paths"] = reload_paths(values, env.get("RELOAD_PATHS", ""), cwd, errors)
+            raw = setting.default_for(values)
+            values[setting.field] = setting.parse(setting.name, raw)
+        texts[setting.field] = raw
+    errors += policy(values)
+    paths, path_errors = reload_paths(values, texts["reload_paths"], cwd)
+    errors += path_errors
     if errors:
         raise ConfigError("\n".join(errors))
-    return Settings(**values)
+    return Settings(**{**values, "reload_paths": paths})
 
 
-def policy(values: dict, env) -> list[str]:
-    """What production demands, whatever was set: no debugger, a secret key, no reload."""
-    if values["app_env"] != "production":
+def read_variable(name: str, environ: Mapping[str, str] | None = None) -> object:
+    """One variable parsed by its row, apart from load_settings: for one another program reads, which
+    the server checks when it matters (GEVENT_SUPPORT, pydevd's, in stepdebug)."""
+    setting = SETTING_NAMED[name]
+    return setting.parse(name, setting.raw_text(os.environ if environ is None else environ, {}))
+
+
+def policy(values: dict) -> list[str]:
+    """What production demands, whatever was set: no debugger, a secret key. (Reloading, live reload,
+    live installs and the step debugger are off there by their rows' `in_production`.)"""
+    if not production(values):
         return []
-    values["reload"] = values["live_reload"] = values["live_install"] = False  # whatever a copied .env says
-    values["debugger"] = None
     errors = []
     if values["debug"]:
         errors.append("FLASK_DEBUG is on with APP_ENV=production: refusing to start, the debugger runs any code "
                       "for whoever reaches it. Set FLASK_DEBUG=0 (or APP_ENV=development on your own machine)")
-    secret = env.get("SECRET_KEY") or env.get("FLASK_SECRET_KEY")
-    if secret is not None and not secret.strip() and secret:
+    secret = values["secret_key"] or values["flask_secret_key"]
+    if secret and not secret.strip():
         errors.append(f"SECRET_KEY is blank with APP_ENV=production: {SECRET_HINT}")
     elif not secret:
         errors.append(f"SECRET_KEY is not set with APP_ENV=production: {SECRET_HINT}")
     return errors
 
 
-def reload_paths(values: dict, raw: str, cwd: Path, errors: list[str]) -> tuple[Path, ...]:
-    """RELOAD_PATHS resolved against the project, each checked; by default the package FLASK_APP names."""
+def reload_paths(values: dict, raw: str, cwd: Path) -> tuple[tuple[Path, ...], list[str]]:
+    """RELOAD_PATHS (`raw`, its names parsed in `values`) resolved against the project, and a line for
+    each that is wrong; by default the package FLASK_APP names."""
     if not values["reload"]:
-        return ()
+        return (), []
     if not raw.strip():
-        return (default_app_dir(values["flask_app"], cwd),)
-    paths = []
+        return (default_app_dir(values["flask_app"], cwd),), []
+    paths, errors = [], []
     for item in values["reload_paths"]:
         path = (cwd / item).resolve()
         if not path.exists():
@@ -385,4 +465,4 @@ def reload_paths(values: dict, raw: str, cwd: Path, errors: list[str]) -> tuple[
     if not paths:
         errors.append(f"RELOAD_PATHS={raw!r} names no path: use paths relative to the working directory, "
                       "comma-separated (e.g. RELOAD_PATHS=app,config), or leave it unset to watch FLASK_APP's package")
-    return tuple(paths)
+    return tuple(paths), errors

@@ -16,7 +16,7 @@ import sys
 
 from devserver.log import say
 from devserver.protocol import ENV_FILE_READ_ENV
-from devserver.settings import ConfigError, Settings
+from devserver.settings import ConfigError, Settings, read_variable
 from devserver.supervisor.debugpy_relay import RELAY_ENV, relay_spec
 
 GEVENT_SUPPORT = "GEVENT_SUPPORT"
@@ -29,7 +29,7 @@ def under_a_debugger() -> bool:
 
 def with_gevent_support() -> None:
     """For the processes we start: without it their first fork or monkey-patching hangs in pydevd."""
-    if os.environ.get(GEVENT_SUPPORT, "").lower() not in ("true", "1"):
+    if not read_variable(GEVENT_SUPPORT):  # as its row in settings.py parses it, from os.environ now
         os.environ[GEVENT_SUPPORT] = "True"
         say("a debugger runs this server: GEVENT_SUPPORT=True is set for the fork server and the workers")
 

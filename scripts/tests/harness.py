@@ -23,7 +23,7 @@ TEST_APP = Path(__file__).resolve().parent / "apps" / "kiosk"
 
 
 # Variables the server reads: a test sets each it needs, none leaks in from the caller's shell.
-CONFIG_VARIABLES = VARIABLES | {"FLASK_SECRET_KEY", ENV_FILE_READ_ENV, SETTINGS_ENV}
+CONFIG_VARIABLES = VARIABLES | {ENV_FILE_READ_ENV, SETTINGS_ENV}
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.02, message: str = "condition"):

@@ -3,15 +3,20 @@
 Fast unit tests beside the end-to-end ones in test_config.py (which start the entrypoint).
 """
 
+import dataclasses
+import os
 import re
 import subprocess
 import sys
+import types
+import typing
 from pathlib import Path
 
 import pytest
 from dotenv import dotenv_values
 
-from devserver.settings import SETTINGS, ConfigError, Preload, Settings, load_settings
+from devserver.settings import SETTINGS, VARIABLES, ConfigError, Preload, Settings, load_settings, read_variable
+from devserver.stepdebug import with_gevent_support
 from harness import ROOT, TEST_APP
 
 PROJECT = TEST_APP.parent  # has kiosk/
@@ -86,10 +91,75 @@ def test_workers_get_the_settings_whole_and_flask_its_own_variables_canonical():
     assert "WERKZEUG_DEBUG_PIN" not in settings().worker_env()  # unset: the entrypoint makes one
 
 
-def test_every_field_is_declared_once():
-    fields = [s.field for s in SETTINGS if s.field]
-    assert sorted(fields) == sorted(Settings.__dataclass_fields__)
+def conforms(kind, value) -> bool:
+    """`value` is of the declared type `kind`, looking into `X | None`, `tuple[X, ...]` and NamedTuples."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (types.UnionType, typing.Union):
+        return any(conforms(arg, value) for arg in args)
+    if origin is tuple:
+        return isinstance(value, tuple) and all(conforms(args[0], item) for item in value)
+    if kind is type(None):
+        return value is None
+    if isinstance(kind, type) and issubclass(kind, tuple):  # a NamedTuple
+        hints = typing.get_type_hints(kind)
+        return isinstance(value, kind) and all(conforms(hints[name], getattr(value, name)) for name in kind._fields)
+    return isinstance(value, kind) and isinstance(value, bool) == (kind is bool)  # True is no int, 5 no float
+
+
+@pytest.mark.parametrize("env", [
+    {},
+    {"APP_ENV": "production", "SECRET_KEY": "x" * 32, "FLASK_DEBUG": "0", "WEB_CONCURRENCY": "3"},
+    {"PRELOAD": "sqlalchemy", "WERKZEUG_DEBUG_PIN": "123-456-789", "DEBUGGER_TRUSTED_HOSTS": "a.test, b.test",
+     "WATCHFILES_FORCE_POLLING": "1", "RELOAD_PATHS": "kiosk", "DEBUGGER": "debugpy", "GRACEFUL_TIMEOUT": "2",
+     "PUBLIC_URL": "http://127.0.0.1:8080", "FLASK_SECRET_KEY": "y" * 32},
+])
+def test_each_value_has_its_rows_type_and_comes_back_from_the_workers_json_the_same(env):
+    """The rows' `type` makes the fields of Settings and reads them back from JSON: a row whose parser
+    gives another type (a list for a tuple, an int for a float) fails here."""
+    s = settings(**env)
+    for field in dataclasses.fields(Settings):
+        value = getattr(s, field.name)
+        assert conforms(field.type, value), f"{field.name}={value!r} is not a {field.type}"
+    assert Settings.loads(s.dumps()) == s
     assert len({s.name for s in SETTINGS}) == len(SETTINGS)
+
+
+def test_every_variable_the_server_reads_is_declared():
+    """Besides the server's own (DEVSERVER_*, between its processes) and the system's."""
+    read = set()
+    for path in [*(ROOT / "scripts" / "devserver").rglob("*.py"), ROOT / "scripts" / "entrypoint.py",
+                 ROOT / "scripts" / "healthcheck.py"]:
+        read |= set(re.findall(r"""os\.(?:environ(?:\.get\(|\.pop\(|\[)|getenv\()\s*["'](\w+)["']""",
+                               path.read_text()))
+    undeclared = {name for name in read - VARIABLES - {"PYTHONPATH", "XDG_CACHE_HOME"}
+                  if not name.startswith("DEVSERVER_")}
+    assert not undeclared, f"declare them in SETTINGS (scripts/devserver/settings.py): {sorted(undeclared)}"
+
+
+def test_compose_tells_where_the_published_port_is():
+    assert settings(PUBLIC_URL="http://127.0.0.1:8080").public_url == "http://127.0.0.1:8080"
+    assert settings().public_url == ""  # `make dev`: no line to open it
+
+
+def test_flasks_own_name_for_the_secret_key_satisfies_production_and_stays_out_of_the_repr():
+    s = settings(APP_ENV="production", FLASK_SECRET_KEY="k" * 32)
+    assert s.flask_secret_key == "k" * 32 and "k" * 32 not in repr(s)
+    assert "SECRET_KEY is blank with APP_ENV=production" in refusal(APP_ENV="production", FLASK_SECRET_KEY="  ")
+
+
+@pytest.mark.parametrize("raw, on", [(None, False), ("", False), ("0", False), ("False", False),
+                                     ("True", True), ("true", True), ("1", True)])
+def test_gevent_support_is_read_by_its_row(raw, on):
+    assert read_variable("GEVENT_SUPPORT", {} if raw is None else {"GEVENT_SUPPORT": raw}) is on
+
+
+def test_under_a_debugger_gevent_support_is_set_once_for_the_processes_the_server_starts(monkeypatch, capsys):
+    monkeypatch.delenv("GEVENT_SUPPORT", raising=False)
+    with_gevent_support()
+    assert os.environ["GEVENT_SUPPORT"] == "True"
+    assert capsys.readouterr().err.count("GEVENT_SUPPORT=True") == 1
+    with_gevent_support()  # already on: nothing more said
+    assert capsys.readouterr().err == ""
 
 
 def test_readme_table_and_env_example_are_written_from_the_declarations():
@@ -104,7 +174,7 @@ def test_copying_env_example_changes_nothing():
     assert dotenv_values(example) == {}
     text = example.read_text()
     shown = dict(re.findall(r"(?m)^# ([A-Z_]+)=(.*)$", text))
-    assert set(shown) == {s.name for s in SETTINGS}
+    assert set(shown) == {s.name for s in SETTINGS if s.set_by is None}  # PUBLIC_URL is compose's to set
     examples = set(re.findall(r"shown: an example\n# ([A-Z_]+)=", text))
     for name, value in shown.items():
         if name not in examples:
