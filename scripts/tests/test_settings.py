@@ -1,6 +1,7 @@
-"""The settings, in-process: each parser, the defaults and policies, and the documents made from them.
+"""The settings, in-process: each parser, the defaults and policies, the entrypoint's refusals, and the
+documents made from them.
 
-Fast unit tests beside the end-to-end ones in test_config.py (which start the entrypoint).
+Fast unit tests beside the end-to-end ones in test_config.py (which start the entrypoint's process).
 """
 
 import dataclasses
@@ -12,12 +13,14 @@ import types
 import typing
 from pathlib import Path
 
+import entrypoint
 import pytest
 from dotenv import dotenv_values
 
+from devserver.protocol import ROOT_ENV
 from devserver.settings import SETTINGS, VARIABLES, ConfigError, Preload, Settings, load_settings, read_variable
 from devserver.stepdebug import with_gevent_support
-from harness import ROOT, TEST_APP
+from harness import CONFIG_VARIABLES, ROOT, TEST_APP
 
 PROJECT = TEST_APP.parent  # has kiosk/
 
@@ -66,6 +69,64 @@ def test_production_turns_debugger_and_reload_off_whatever_a_copied_env_says():
 ])
 def test_a_bad_value_is_one_line_naming_it(env, line):
     assert line in refusal(**env)
+
+
+def start_up(monkeypatch, capsys, project: Path, **env: str) -> tuple[int, str]:
+    """The entrypoint's main() in this process, on `project`, with only `env` set: its exit status and stderr."""
+    for name in [*CONFIG_VARIABLES, ROOT_ENV]:
+        monkeypatch.delenv(name, raising=False)  # restored afterwards, as the directory is: main() sets both
+    for name, value in {"FLASK_APP": "kiosk", **env}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(project)
+    monkeypatch.setattr(entrypoint, "SCRIPTS_DIR", project / "scripts")
+
+    def accepted(host, port):
+        raise AssertionError(f"the configuration was accepted: {capsys.readouterr().err}")
+
+    monkeypatch.setattr(entrypoint, "bind", accepted)  # never serve from a test of refusals
+    status = entrypoint.main()
+    return status, capsys.readouterr().err
+
+
+@pytest.fixture
+def kiosk_project(tmp_path: Path) -> Path:
+    (tmp_path / "kiosk").mkdir()
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({"PORT": "abc"}, "PORT='abc' is not a port: use a whole number from 1 to 65535"),
+        ({"PORT": "70000"}, "PORT='70000' is not a port"),
+        ({"FLASK_DEBUG": "maybe"}, "FLASK_DEBUG='maybe' is not a boolean: use 1/0, true/false, yes/no or on/off"),
+        ({"RELOAD": "sometimes"}, "RELOAD='sometimes' is not a boolean"),
+        ({"GRACEFUL_TIMEOUT": "soon"}, "GRACEFUL_TIMEOUT='soon' is not a duration"),
+        ({"APP_ENV": "staging"}, "APP_ENV='staging' is not known: use one of development, production"),
+        ({"RELOAD_PATHS": "kiosk,nowhere"}, "names 'nowhere', which does not exist"),
+        ({"WERKZEUG_DEBUG_PIN": "12"}, "WERKZEUG_DEBUG_PIN='12' is not a PIN"),
+        ({"APP_ENV": "production", "FLASK_DEBUG": "1", "SECRET_KEY": "x" * 32},
+         "FLASK_DEBUG is on with APP_ENV=production: refusing to start"),
+        ({"APP_ENV": "production"}, "SECRET_KEY is not set with APP_ENV=production"),
+        ({"APP_ENV": "production", "SECRET_KEY": "  "}, "SECRET_KEY is blank with APP_ENV=production"),
+        ({"RELOAD_PATHS": ","}, "RELOAD_PATHS=',' names no path"),
+        ({"RELOAD_PATHS": " , "}, "RELOAD_PATHS=' , ' names no path"),
+    ],
+)
+def test_bad_value_is_named_and_exits_2(monkeypatch, capsys, kiosk_project, env, expected):
+    status, stderr = start_up(monkeypatch, capsys, kiosk_project, **env)
+    assert status == 2, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr  # one line, nothing else
+    assert lines[0].startswith("[devserver] error: ")
+    assert expected in lines[0]
+
+
+def test_every_bad_variable_gets_its_own_line(monkeypatch, capsys, kiosk_project):
+    status, stderr = start_up(monkeypatch, capsys, kiosk_project, PORT="x", FLASK_DEBUG="perhaps")
+    assert status == 2
+    assert "PORT='x'" in stderr and "FLASK_DEBUG='perhaps'" in stderr
+    assert len(stderr.strip().splitlines()) == 2
 
 
 def test_every_bad_value_is_reported_at_once():
