@@ -21,7 +21,7 @@ from devserver.settings import EXIT_CONFIG, ConfigError, Settings, load_settings
 from devserver.stepdebug import run_under_debugpy, under_a_debugger, with_gevent_support
 from devserver.supervisor.debugpy_relay import start_from_env as start_debugpy_relay
 from devserver.supervisor.listener import BindError, bind
-from devserver.supervisor.supervisor import supervise
+from devserver.supervisor.start import supervise
 
 
 def read_env_file(root: Path) -> None:

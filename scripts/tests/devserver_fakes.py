@@ -1,7 +1,8 @@
 """Stand-ins for the supervisor's collaborators, so its generation logic runs in-process, in milliseconds.
 
 A FakeWorker is what WorkerHandle is to the supervisor (words sent, signals, loaded, gone) with
-no process behind it; a FakeLauncher hands them out. The end-to-end tests run the real ones.
+no process behind it; a FakeLauncher hands them out. Each declares the role it plays
+(devserver/supervisor/roles.py), as the real ones answer to. The end-to-end tests run the real ones.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from queue import SimpleQueue
 
 from devserver.protocol import Event, WorkerWords
 from devserver.settings import load_settings
+from devserver.supervisor import roles
 from devserver.supervisor.supervisor import Supervisor
 
 APPS = Path(__file__).resolve().parent / "apps"  # has kiosk/, the package FLASK_APP names here
 pids = itertools.count(1000)
 
 
-class FakeWorker:
+class FakeWorker(roles.Worker):
     def __init__(self, events: SimpleQueue, error: str | None):
         self.pid = next(pids)
         self.events = events
@@ -77,7 +79,7 @@ class FakeWorker:
         return Event.GONE, self
 
 
-class FakeLauncher:
+class FakeLauncher(roles.Launcher):
     mode = "fake"
     preload = False
 
@@ -108,10 +110,10 @@ class FakeLauncher:
     def rebuild(self, why: str, dependencies_changed: bool = False) -> None:
         self.rebuilt.append(why)
 
-    def learn(self, imported: set[str]) -> None:
+    def preload_next(self, imported: set[str]) -> None:
         self.learned |= imported
 
-    def housekeeping(self) -> None:
+    def tend(self) -> None:
         pass
 
     def distrust_learned(self, why: str) -> bool:
@@ -130,7 +132,7 @@ class FakeLauncher:
         pass
 
 
-class FakeInstaller:
+class FakeInstaller(roles.Installer):
     """Counts the installs asked for; `running` as the test says."""
 
     def __init__(self):

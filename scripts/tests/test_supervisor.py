@@ -395,3 +395,14 @@ def test_a_worker_whose_fork_failed_is_not_waited_for_at_the_stop(sup):
     handle(sup, (Event.SIGNAL, signal.SIGTERM))
     run_queued(sup)
     assert sup.exit_code == 0  # at once, not at the stop's deadline
+
+
+def test_the_fakes_and_the_real_collaborators_answer_to_the_same_roles():
+    from devserver.supervisor import installer, launcher, roles, worker_handle
+    from devserver_fakes import FakeLauncher, FakeWorker
+
+    for role, real, fake in [(roles.Worker, worker_handle.WorkerHandle, FakeWorker),
+                             (roles.Launcher, launcher.Launcher, FakeLauncher),
+                             (roles.Installer, installer.Installer, FakeInstaller)]:
+        assert roles.missing(role, real) == [], real
+        assert roles.missing(role, fake) == [], fake

@@ -87,7 +87,7 @@ class Launcher:
         say(f"rebuilding the preloaded fork server: {why}")
         self.forkserver = self._new_forkserver()
 
-    def learn(self, imported: set[str]) -> None:
+    def preload_next(self, imported: set[str]) -> None:
         """What the workers that just loaded imported from outside the project: preload it next time."""
         if not self.cache:
             return
@@ -121,7 +121,7 @@ class Launcher:
             self.cache.save()
         self.suspect = None
 
-    def housekeeping(self) -> None:
+    def tend(self) -> None:
         """Let a fork server that preloads more take over once it is ready; learn from one that failed;
         take in what the one in use preloaded once it is ready."""
         self.retired = [f for f in self.retired if not f.exited.is_set()]  # ours until it has exited
@@ -129,24 +129,24 @@ class Launcher:
         if current is not None and current.ready.is_set() and not current.heard_ready:
             current.heard_ready = True
             if self.cache:
-                self._learn_from(current)
+                self._set_aside_failures(current)
                 self._announce(current)
         candidate = self.candidate
         if candidate is None:
             return
         if candidate.closed.is_set():
             self.candidate = None
-            if self._learn_from(candidate):
+            if self._set_aside_failures(candidate):
                 self.candidate = self._new_forkserver(candidate=True)  # again, without what it could not preload
         elif candidate.ready.is_set():
             self.candidate = None
             candidate.heard_ready = True
-            self._learn_from(candidate)
+            self._set_aside_failures(candidate)
             old, self.forkserver = self.forkserver, candidate
             self._retire(old)
             self._announce(candidate)
 
-    def _learn_from(self, forkserver: ForkServerHandle) -> bool:
+    def _set_aside_failures(self, forkserver: ForkServerHandle) -> bool:
         """Set aside what it could not preload, said once each; True if anything was."""
         if forkserver.closed.is_set() and forkserver.importing and not forkserver.ready.is_set():
             # It died inside that import (a crash, not an exception): the module is the culprit.
@@ -190,7 +190,7 @@ class Launcher:
                 say(f"error: PRELOAD could not import {forkserver.failure}; preloading is off until the next "
                     "start (fix PRELOAD, or set PRELOAD=0)")
                 self.preload = False
-            elif forkserver.closed.is_set() and self.cache and self._learn_from(forkserver):
+            elif forkserver.closed.is_set() and self.cache and self._set_aside_failures(forkserver):
                 self.forkserver = self._new_forkserver()  # without the module it died importing
             else:
                 say(f"{worker.start_failure}: starting this worker the plain way")
@@ -200,11 +200,11 @@ class Launcher:
     def _usable_forkserver(self) -> ForkServerHandle | None:
         if not self.preload or self.forkserver is None:
             return None
-        self.housekeeping()
+        self.tend()
         if self.forkserver.closed.is_set():
             if self.forkserver.failure:
                 return None  # a worker asked of it says so (launch_again)
-            if self.cache and self._learn_from(self.forkserver):
+            if self.cache and self._set_aside_failures(self.forkserver):
                 self.forkserver = self._new_forkserver()  # without what it could not preload
             else:
                 self.rebuild(f"it {describe_exit(self.forkserver.exit_status)}")

@@ -1,8 +1,8 @@
 """The supervisor: owns the port, watches files, and swaps workers so nothing is ever refused.
 
 It is not monkey-patched and never imports the user's app, so nothing the app
-does can take it down. One loop reads one queue of events, in order (protocol.Event), and
-hands each to `dispatch`, its one error boundary (gunicorn's arbiter has the same):
+does can take it down. Its loop (loop.py) reads one queue of events, in order (protocol.Event),
+and hands each to its handler here through one error boundary:
 
   CHANGE  -> start a new generation of workers (the current one keeps serving)
   DEPS    -> a requirements file changed: install it (installer.py), the workers serving meanwhile;
@@ -15,8 +15,7 @@ hands each to `dispatch`, its one error boundary (gunicorn's arbiter has the sam
 
 The loop is in one of three phases: installing (what changed in the requirements since the
 environment was made, before the first worker), serving, stopping (draining, up to
-GRACEFUL_TIMEOUT). No handler waits: whatever takes time is an event or a deadline, so a
-signal is acted on within one TICK whatever is going on.
+GRACEFUL_TIMEOUT).
 
 A reload overlaps: the old worker serves until the new one has imported the app.
 """
@@ -29,27 +28,23 @@ import secrets
 import signal
 import socket
 import time
-import traceback
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from queue import Empty, SimpleQueue
+from queue import SimpleQueue
 
 from devserver import handover, orphans, protocol
 from devserver.log import say
 from devserver.processes import describe_exit
 from devserver.protocol import Event, WorkerWords
 from devserver.settings import Settings
+from devserver.supervisor import roles
 from devserver.supervisor.dependencies import Dependencies, Reload
-from devserver.supervisor.installer import Installed, Installer, recorded_files
-from devserver.supervisor.launcher import Launcher
-from devserver.supervisor.preload_cache import PreloadCache, cache_file
-from devserver.supervisor.reaper import Reaper
+from devserver.supervisor.installer import Installed
+from devserver.supervisor.loop import EventLoop
 from devserver.supervisor.settling import Settling
-from devserver.supervisor.watcher import DependencyWatcher, Watcher
+from devserver.supervisor.watcher import Watcher
 from devserver.supervisor.worker_handle import WorkerHandle
 
-TICK = 0.25  # seconds between housekeeping rounds (orphans, deadlines) when nothing happens
 DRAIN_ACK_TIMEOUT = 1.0  # how long the old workers may take to stop accepting, before the new ones serve anyway
 RETIRE_MARGIN = 2.0  # past GRACEFUL_TIMEOUT: time to pass the last connections on and exit, then SIGKILL
 STOP_MARGIN = 0.5  # stopping: past GRACEFUL_TIMEOUT, a worker still there is SIGKILLed...
@@ -73,18 +68,18 @@ class Handover:
     since: float  # when the generation started: the reload's time
 
 
-class Supervisor:
-    """The loop and the generations of workers. Built with its collaborators (see `supervise`), so the
+class Supervisor(EventLoop):
+    """The generations of workers, on the event loop. Built with its collaborators (start.py), so the
     generation logic runs in a test with a launcher of its own and no process."""
 
-    def __init__(self, settings: Settings, listener: socket.socket, launcher: Launcher, events: SimpleQueue,
-                 installer: Installer | None = None, watchers: tuple[Watcher, ...] = (), root: Path | None = None):
+    def __init__(self, settings: Settings, listener: socket.socket, launcher: roles.Launcher, events: SimpleQueue,
+                 installer: roles.Installer | None = None, watchers: tuple[Watcher, ...] = (),
+                 root: Path | None = None):
+        super().__init__(events)
         self.settings = settings
         self.root = root or Path.cwd()  # kept: the directory may be deleted while we run
         self.listener = listener
         self.launcher = launcher
-        self.events = events
-        self.backlog: deque = deque()  # events taken off the queue early, handled before the queue
         self.phase = SERVING
         self.current: list[WorkerHandle] = []  # serving (or about to: see handover)
         self.handover: Handover | None = None  # promoted, waiting for the old workers to stop accepting
@@ -103,86 +98,43 @@ class Supervisor:
         self.settling = Settling()
         self.stop_code = 0
         self.stop_deadline = 0.0
-        self.bugs_said: set[str] = set()
-        self.exit_code: int | None = None
         self.watchers = watchers
         self.installer = installer  # None: requirements changes are not installed (LIVE_INSTALL=0, production)
         self.dependencies = Dependencies(self.root, installer, self.shown)
 
-    # -- the loop -----------------------------------------------------------------------
-    def run(self) -> int:
-        self.guarded("starting", self.begin)
-        if self.phase == SERVING and not self.pending and not self.current and self.restart_at is None:
-            self.guarded("starting", self.start_serving)  # begin() failed before it: serve all the same
-        while self.exit_code is None:
-            self.dispatch(*self.next_event(self.wait()))
-        return self.exit_code
-
+    # -- the loop's hooks ------------------------------------------------------------------
     def begin(self) -> None:
-        orphans.become_subreaper()
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(signum, lambda signum, frame: self.events.put((Event.SIGNAL, signum)))
-        for watcher in self.watchers:
-            watcher.start()
-        if self.watchers:
-            say(f"watching {', '.join(self.shown(p) for p in self.settings.reload_paths)} for changes "
-                f"(workers start as a {self.launcher.mode})")
-        if self.dependencies.install_at_start():
-            self.phase = INSTALLING  # until INSTALLED; a stop signal meanwhile ends the install and the server
-            return
-        self.start_serving()
+        try:
+            orphans.become_subreaper()
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(signum, lambda signum, frame: self.events.put((Event.SIGNAL, signum)))
+            for watcher in self.watchers:
+                watcher.start()
+            if self.watchers:
+                say(f"watching {', '.join(self.shown(p) for p in self.settings.reload_paths)} for changes "
+                    f"(workers start as a {self.launcher.mode})")
+            if self.dependencies.install_at_start():
+                self.phase = INSTALLING  # until INSTALLED; a stop signal meanwhile ends the install and the server
+        finally:
+            if self.phase == SERVING:
+                self.start_serving()  # also when something above failed: serve all the same
 
     def start_serving(self) -> None:
         self.phase = SERVING
         self.guarded("starting the fork server", self.launcher.start)  # without one, workers are spawned
         self.start_generation("start")
 
-    def dispatch(self, event: str, arg: object) -> None:
-        """One event, then housekeeping. The one error boundary: a bug of ours is said once, with its
-        traceback, and the server goes on serving the generation it has."""
-        self.guarded(event, getattr(self, f"on_{event}"), arg)
-        self.guarded("housekeeping", self.housekeeping)
+    def deadlines(self) -> list[float]:
+        return [d for d in (self.promote_at, self.handover and self.handover.deadline) if d is not None]
+
+    def ending(self) -> None:
         if self.phase == STOPPING:
-            self.guarded("stopping", self.end_if_stopped, time.monotonic())
-
-    def guarded(self, what: str, handler, *args) -> None:
-        try:
-            handler(*args)
-        except Exception as exc:  # noqa: BLE001 - the supervisor must outlive its own bugs
-            told = "".join(traceback.format_exception(exc))
-            if told not in self.bugs_said:
-                self.bugs_said.add(told)
-                say(f"error: the dev server failed handling {what}, and goes on serving what it has. "
-                    f"Please report this:\n{told}")
-
-    def wait(self) -> float:
-        """How long the loop may wait for an event: a TICK, or less when a deadline comes first."""
-        deadlines = [d for d in (self.promote_at, self.handover and self.handover.deadline) if d is not None]
-        return min([TICK] + [max(0.0, d - time.monotonic()) for d in deadlines])
-
-    def next_event(self, timeout: float) -> tuple[str, object]:
-        if self.backlog:
-            return self.backlog.popleft()
-        try:
-            return self.events.get(timeout=timeout)
-        except Empty:
-            return Event.TICK, None
-
-    def on_tick(self, _) -> None:
-        pass
+            self.end_if_stopped(time.monotonic())
 
     def on_change(self, paths: set[str]) -> None:
         if self.phase != SERVING:
             return  # installing: the first generation loads the files as they are then; stopping: nothing
-        while True:  # merge every change queued behind this one; other events keep their order
-            try:
-                event, arg = self.events.get_nowait()
-            except Empty:
-                break
-            if event == Event.CHANGE:
-                paths |= arg
-            else:
-                self.backlog.append((event, arg))
+        paths = self.merged(Event.CHANGE, paths)  # one generation for every change queued behind this one
         self.settling.changed(paths, time.monotonic())
         names = sorted(self.shown(p) for p in paths)
         cause = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
@@ -259,7 +211,7 @@ class Supervisor:
             return self.launch_again(worker)  # never started: the fork server's doing, not the app's
         if worker in self.pending:
             self.pending.remove(worker)  # gone and reaped: nothing left to kill or wait for
-            self.discard(self.pending)
+            self.end_unserved(self.pending)
             if worker.error_only:  # the error page itself failed: that is our bug, not the user's
                 return self.fail(f"error: the error-page worker {status}; please report this")
             if worker.exit_status is not None and worker.exit_status < 0 and self.launcher.distrust_learned(
@@ -300,7 +252,7 @@ class Supervisor:
         if self.phase != SERVING:
             return
         if self.pending:
-            self.discard(self.pending)  # superseded before they served anything
+            self.end_unserved(self.pending)  # superseded before they served anything
         self.restart_at = None
         self.promote_at = None
         self.pending_since = time.monotonic()
@@ -316,7 +268,7 @@ class Supervisor:
     def cannot_start(self, exc: OSError) -> None:
         """No process could be started (fork or Popen failed): a failed generation, tried again after a
         back-off; whatever serves keeps serving."""
-        self.discard(self.pending)
+        self.end_unserved(self.pending)
         self.crashes += 1
         delay = min(CRASH_BACKOFF_MAX, 0.5 * 2 ** (self.crashes - 1))
         why = {errno.EAGAIN: "too many processes (the app may be leaking them; compose's pids_limit is 512)",
@@ -334,6 +286,7 @@ class Supervisor:
         by the old code; connections that arrive in between wait in the backlog. The
         acknowledgements are events (DRAINING): `end_handover` sends SERVE once all are in.
         """
+        self.launcher.tend()  # what the fork server they came from preloads is said before they serve
         new, old = self.pending, self.current
         # The old workers pass every connection they are not answering to the new ones, through one
         # channel (made first: EMFILE here must leave the generations as they are).
@@ -347,7 +300,7 @@ class Supervisor:
                 if end is not None:
                     end.close()
             if old:  # production's SIGHUP brought code that does not load: what serves goes on
-                self.discard(new)
+                self.end_unserved(new)
                 return self.keep_serving_or_fail("the new code could not be loaded (see above)")
             self.current = new
             return self.fail("error: the app could not be loaded (see above); with RELOAD=0 nothing will "
@@ -364,7 +317,7 @@ class Supervisor:
         if not any(w.error_only for w in new):
             self.launcher.verdict(ok)  # after a crash blamed on the learned preload: was it?
         if ok:  # what the app imported from outside the project: the fork server may preload it
-            self.launcher.learn(set().union(*(w.imported for w in new)))
+            self.launcher.preload_next(set().union(*(w.imported for w in new)))
         self.end_handover()
 
     def end_handover(self, force: bool = False) -> None:
@@ -389,7 +342,7 @@ class Supervisor:
         self.retiring[worker] = time.monotonic() + grace
         self.served.add(worker)
 
-    def discard(self, workers: list[WorkerHandle]) -> None:
+    def end_unserved(self, workers: list[WorkerHandle]) -> None:
         """End workers that never served: nothing to drain."""
         for worker in workers:
             worker.signal_group(signal.SIGKILL)
@@ -397,7 +350,7 @@ class Supervisor:
         workers.clear()
 
     def housekeeping(self) -> None:
-        self.launcher.housekeeping()  # a fork server that preloads more may take over
+        self.launcher.tend()  # a fork server that preloads more may take over
         # What a dead worker's app left running (setsid, double fork) was handed to us: end it.
         tracked = {w.pid for w in (*self.current, *self.pending, *self.retiring)}
         orphans.end(orphans.from_workers(orphans.children(os.getpid()) - tracked - self.launcher.pids()))
@@ -453,7 +406,7 @@ class Supervisor:
         if self.installer:
             self.installer.stop()
         self.end_handover(force=True)
-        self.discard(self.pending)
+        self.end_unserved(self.pending)
         for worker in self.current:
             worker.send(WorkerWords.STOP)
             self.retire(worker, self.settings.graceful_timeout + STOP_MARGIN)
@@ -499,33 +452,3 @@ def served(cause: str, workers: list[WorkerHandle], elapsed_ms: float, settings:
     if cause == CRASH_CAUSE:
         return f"restarted after the crash in {elapsed_ms:.0f} ms"
     return f"reloaded in {elapsed_ms:.0f} ms: {cause}"
-
-
-def watchers(settings: Settings, events: SimpleQueue, dependencies: bool, shown) -> tuple[Watcher, ...]:
-    """The source watcher (CHANGE, and ASSETS with live reload) and, when the fork server preloads or
-    requirements are installed live, the dependency watcher (DEPS). None without reload."""
-    if not settings.reload:
-        return ()
-    source = Watcher(settings.reload_paths, lambda paths: events.put((Event.CHANGE, paths)),
-                     on_assets=(lambda paths: events.put((Event.ASSETS, paths))) if settings.live_reload else None,
-                     templates_reload_themselves=settings.templates_auto_reload,
-                     force_polling=settings.force_polling, shown=shown)
-    if not dependencies:
-        return (source,)
-    return source, DependencyWatcher(lambda paths: events.put((Event.DEPS, paths)),
-                                     force_polling=settings.force_polling)
-
-
-def supervise(settings: Settings, listener: socket.socket) -> int:
-    """Build the supervisor and what it works with, run it; returns the exit status."""
-    events: SimpleQueue = SimpleQueue()
-    reaper = Reaper().start()
-    launcher = Launcher(listener, settings.worker_env(), events, reaper,
-                        preload=settings.preload.enabled, preload_modules=settings.preload.modules,
-                        cache=None if settings.production else PreloadCache(cache_file(Path.cwd())).load())
-    installer = Installer(Path.cwd(), reaper, lambda result: events.put((Event.INSTALLED, result))) \
-        if settings.live_install and recorded_files() else None
-    root = Path.cwd()
-    return Supervisor(settings, listener, launcher, events, installer, root=root,
-                      watchers=watchers(settings, events, launcher.preload or bool(installer),
-                                        lambda path: shown(path, root))).run()
