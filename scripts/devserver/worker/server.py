@@ -8,6 +8,8 @@ client's next request, and a retiring server passes each connection it is not
 answering to its successor (handover.py), read-ahead bytes included. When there
 is no successor (shutdown), requests already sent are answered and idle
 connections closed.
+
+The handler reads requests strictly (strict_http.py).
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ import time
 
 import gevent
 from gevent.pool import Pool
-from gevent.pywsgi import WSGIHandler, WSGIServer, _InvalidClientRequest
+from gevent.pywsgi import WSGIServer
 from gevent.socket import wait_read
 
 from devserver import handover
+from devserver.worker.strict_http import StrictHandler
 
 FIRST_REQUEST_GRACE = 0.5  # seconds a new connection may take to send its request while stopping
 
@@ -34,7 +37,7 @@ class PassOn(Exception):
     """Thrown into a handler waiting for the client's next request: the server is retiring."""
 
 
-class ConnectionHandler(WSGIHandler):
+class ConnectionHandler(StrictHandler):
     """One client connection, from accept (or hand-over) to close or hand-over."""
 
     waiting = False  # between requests, with nothing read yet: safe to interrupt
@@ -108,36 +111,6 @@ class ConnectionHandler(WSGIHandler):
             return None
         return ""
 
-    def read_request(self, raw_requestline):
-        """pywsgi's parsing, made strict where leniency lets a request be read two ways (smuggling)."""
-        seen, original = {}, self.MessageClass
-
-        def parse(fp, seekable):  # pywsgi drops Content-Length when chunked: look before it does
-            headers = original(fp, seekable)
-            for name in ("Content-Length", "Transfer-Encoding"):
-                seen[name] = headers.get_all(name) or []
-            return headers
-
-        self.MessageClass = parse
-        try:
-            super().read_request(raw_requestline)
-        finally:
-            del self.MessageClass
-        lengths, encodings = seen["Content-Length"], seen["Transfer-Encoding"]
-        if len(set(lengths)) > 1:
-            raise _InvalidClientRequest(f"conflicting Content-Length headers: {', '.join(lengths)}")
-        if encodings and lengths:
-            raise _InvalidClientRequest("both Content-Length and Transfer-Encoding")
-        if encodings and [e.strip().lower() for e in ",".join(encodings).split(",")] != ["chunked"]:
-            raise _InvalidClientRequest(f"unsupported Transfer-Encoding: {', '.join(encodings)}")
-        return True
-
-    def get_environ(self):
-        environ = super().get_environ()
-        if environ.get("wsgi.input") is not None and self.headers.get("Transfer-Encoding"):
-            environ["wsgi.input"] = self.wsgi_input = StrictChunkedInput(environ["wsgi.input"], self)
-        return environ
-
     def log_request(self):
         # The container health check asks every few seconds: a line each would bury the app's log.
         if self.environ and self.environ.get(UNLOGGED):
@@ -171,53 +144,6 @@ class HealthAnswer:
         start_response(self.status, [("Content-Type", "text/plain; charset=utf-8"),
                                      ("Content-Length", str(len(self.body))), ("Cache-Control", "no-store")])
         return [self.body]
-
-
-class StrictChunkedInput:
-    """wsgi.input whose malformed chunked body is the client's error (400), not the app's (500).
-
-    pywsgi raises an IOError for a bad chunk size; the app (or Werkzeug's debugger) would
-    show it as a crash. Raised as Werkzeug's BadRequest, Flask answers 400, and pywsgi
-    closes the connection since the stream can no longer be trusted.
-    """
-
-    def __init__(self, wrapped, handler: ConnectionHandler):
-        self.wrapped = wrapped
-        self.handler = handler
-        self.broken = False
-
-    def _call(self, name, *args):
-        try:
-            return getattr(self.wrapped, name)(*args)
-        except OSError as exc:
-            if type(exc).__name__ != "_InvalidClientInput":
-                raise
-            from werkzeug.exceptions import BadRequest
-
-            # The app answers 400; the rest of the stream cannot be trusted: read no more of it.
-            self.handler.close_connection = True
-            self.broken = True
-
-            raise BadRequest(f"Malformed chunked request body: {exc}") from exc
-
-    def read(self, *args):
-        return self._call("read", *args)
-
-    def readline(self, *args):
-        return self._call("readline", *args)
-
-    def readlines(self, *args):
-        return self._call("readlines", *args)
-
-    def __iter__(self):
-        return iter(self.readline, b"")
-
-    def _discard(self):  # what pywsgi calls after the response, to reach the next request
-        if not self.broken:
-            self.wrapped._discard()
-
-    def __getattr__(self, name):
-        return getattr(self.wrapped, name)
 
 
 class DrainingServer(WSGIServer):
