@@ -1,11 +1,11 @@
 """The container's health check: healthy when a worker serves the app's current code.
 
-It asks `OPTIONS *` on this container's port: a question about the server, which the
-worker answers itself (devserver/worker/server.py, HealthAnswer), so it claims no URL of the
-app's, never reaches the app and is never logged. 200: the current code is served.
-503: the newest code failed to load, and its error page is served. No answer: no
-worker serves. A Python file because slim images have no curl; run by HEALTHCHECK in
-the Dockerfile.
+It asks `OPTIONS *` where the server listens (HOST and PORT, read as the server reads them;
+0.0.0.0 or :: asks this machine's loopback): a question about the server, which the worker
+answers itself (devserver/worker/health.py), so it claims no URL of the app's, never reaches
+the app and is never logged. 200: the current code is served. 503: the newest code failed to
+load, and its error page is served. No answer: no worker serves. A Python file because slim
+images have no curl; run by HEALTHCHECK in the Dockerfile.
 
 Under a step debugger (DEBUGGER=debugpy) a worker paused at a breakpoint answers nothing: then a
 connection the server accepts (the supervisor's socket) is enough, so a debugging session does
@@ -16,16 +16,32 @@ import http.client
 import os
 import sys
 
+from devserver.settings import ConfigError, parse_debugger, read_variable
+from devserver.worker.health import HEALTH_METHOD, HEALTH_TARGET
+
+# Where a server bound to every interface is asked: this machine's own (a bound :: takes IPv4 too).
+LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1"}
+
+
+def where(environ) -> tuple[str, int]:
+    """(host, port) to ask: where the server listens, from HOST and PORT read as the settings read them."""
+    host = read_variable("HOST", environ).removeprefix("[").removesuffix("]")  # IPv6 as a URL writes it
+    return LOOPBACK.get(host, host), read_variable("PORT", environ)
+
 
 def main() -> int:
-    connection = http.client.HTTPConnection("127.0.0.1", int(os.environ.get("PORT", "5000")), timeout=2)
     try:
-        connection.request("OPTIONS", "*")
+        host, port = where(os.environ)
+    except ConfigError as exc:
+        print(f"unhealthy: {exc}", file=sys.stderr)
+        return 1
+    # An IPv6 host is bracketed where it must be (the Host header) by http.client itself.
+    connection = http.client.HTTPConnection(host, port, timeout=2)
+    try:
+        connection.request(HEALTH_METHOD, HEALTH_TARGET)
         response = connection.getresponse()
         detail = response.read().decode(errors="replace").strip()
     except TimeoutError as exc:
-        from devserver.settings import parse_debugger  # its parser, as the server read DEBUGGER
-
         if parse_debugger("DEBUGGER", os.environ.get("DEBUGGER", "")) and connection.sock is not None:
             print("no answer, but the port accepts: a worker paused in the debugger?")
             return 0

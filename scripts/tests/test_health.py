@@ -12,9 +12,11 @@ from types import SimpleNamespace
 from harness import ROOT, wait_for
 
 
-def health_check(server) -> subprocess.CompletedProcess:
+def health_check(server, **env: str) -> subprocess.CompletedProcess:
+    """The check as the container runs it, told the server's PORT (and HOST: the default unless given)."""
+    inherited = {k: v for k, v in os.environ.items() if k != "HOST"}
     return subprocess.run([sys.executable, str(ROOT / "scripts" / "healthcheck.py")], capture_output=True,
-                          text=True, timeout=10, env={**os.environ, "PORT": str(server.port)})
+                          text=True, timeout=10, env={**inherited, "PORT": str(server.port), **env})
 
 
 def options(server, target: str) -> tuple[int, str]:
@@ -74,3 +76,18 @@ def test_a_load_error_is_logged_once_not_on_every_request(devserver):
     health_check(server)
     wait_for(lambda: server.log().count('"GET / HTTP/1.1" 500') == 3, 5, message="three access log lines")
     assert server.log().count("Traceback") == 1, server.log()
+
+
+def test_asked_where_the_server_listens(devserver):
+    """HOST as the server reads it: a server on another address is asked there, not on 127.0.0.1."""
+    server = devserver(HOST="127.0.0.2")  # loopback too, on Linux: not the address the check used to ask
+    result = health_check(server, HOST="127.0.0.2")
+    assert result.returncode == 0 and result.stdout.strip() == "serving kiosk", result
+    assert health_check(server).stderr.startswith(f"unhealthy: no answer on port {server.port}:")
+
+
+def test_every_interface_is_asked_on_loopback(devserver):
+    server = devserver(HOST="::")  # IPv6 and IPv4 both (listener.py)
+    for host in ("::", "0.0.0.0", "::1", "[::1]"):
+        result = health_check(server, HOST=host)
+        assert result.returncode == 0 and result.stdout.strip() == "serving kiosk", (host, result)

@@ -22,7 +22,7 @@ from urllib.parse import quote
 from gevent.event import Event
 from gevent.queue import Empty, Queue
 
-from devserver.worker.server import UNLOGGED
+from devserver.worker.health import UNLOGGED
 
 LIVE_PATH = "/__devserver__/live"  # reserved paths, which no Flask route is likely to have
 LIVE_SCRIPT = "/__devserver__/live.js"  # a file, not inline: a page's Content-Security-Policy 'self' allows it

@@ -35,6 +35,7 @@ from devserver.protocol import WorkerWords
 from devserver.settings import PIN_ENV, SETTINGS_ENV, Settings
 from devserver.worker import appload, imports
 from devserver.worker.blocking import BlockingReport
+from devserver.worker.health import HealthAnswer
 from devserver.worker.livereload import LiveReload
 from devserver.worker.server import DrainingServer
 
@@ -69,13 +70,9 @@ def serve(listen_fd: int, control_fd: int) -> int:
                                               settings.reload_paths)
             for start in range(0, len(learned), IMPORTED_PER_MESSAGE):  # a message holds ~200 KB at most
                 tell(f"{WorkerWords.IMPORTED} {','.join(learned[start:start + IMPORTED_PER_MESSAGE])}")
-    if problem is None:
-        health = (True, f"serving {settings.flask_app}")
-    else:
-        health = (False, f"not serving the app: {problem.strip().splitlines()[0]}")
     live = LiveReload(app) if settings.live_reload else None
-    server = DrainingServer(listener, live or app, access_log=settings.access_log, host=settings.host,
-                            health=health)
+    server = DrainingServer(listener, HealthAnswer(live or app, settings.flask_app, problem),
+                            access_log=settings.access_log, host=settings.host)
     if settings.blocking_warn_ms:
         BlockingReport(server, Path(os.environ[protocol.ROOT_ENV]), settings.blocking_warn_ms).start()
     tell(WorkerWords.LOADED_OK if problem is None else WorkerWords.LOADED_ERROR)

@@ -9,7 +9,8 @@ answering to its successor (handover.py), read-ahead bytes included. When there
 is no successor (shutdown), requests already sent are answered and idle
 connections closed.
 
-The handler reads requests strictly (strict_http.py).
+The handler reads requests strictly (strict_http.py); the worker's own answers (health.py,
+livereload.py) are WSGI in front of the app, which this server only serves.
 """
 
 from __future__ import annotations
@@ -23,14 +24,10 @@ from gevent.pywsgi import WSGIServer
 from gevent.socket import wait_read
 
 from devserver import handover
+from devserver.worker.health import UNLOGGED
 from devserver.worker.strict_http import StrictHandler
 
 FIRST_REQUEST_GRACE = 0.5  # seconds a new connection may take to send its request while stopping
-
-# The health check's question: `OPTIONS *` asks about the server, not about any URL (RFC 9110,
-# 9.3.7), so answering it here claims no route of the app's and never reaches the app.
-HEALTH_METHOD, HEALTH_TARGET = "OPTIONS", "*"
-UNLOGGED = "devserver.unlogged"  # set in the environ of a request the access log leaves out (health, live reload)
 
 
 class PassOn(Exception):
@@ -112,7 +109,6 @@ class ConnectionHandler(StrictHandler):
         return ""
 
     def log_request(self):
-        # The container health check asks every few seconds: a line each would bury the app's log.
         if self.environ and self.environ.get(UNLOGGED):
             return
         super().log_request()
@@ -124,39 +120,16 @@ class ConnectionHandler(StrictHandler):
         return super().start_response(status, headers, exc_info)
 
 
-class HealthAnswer:
-    """WSGI in front of the app: answers the health check, passes every other request through.
-
-    200 when this worker serves the app, 503 when it serves the load error instead: the
-    health check then tells whether the current code is being served, on the very path
-    requests take (the shared socket, a worker's accept, its handler), without the app.
-    """
-
-    def __init__(self, application, healthy: bool, detail: str):
-        self.application = application
-        self.status = "200 OK" if healthy else "503 Service Unavailable"
-        self.body = f"{detail}\n".encode()
-
-    def __call__(self, environ, start_response):
-        if environ["REQUEST_METHOD"] != HEALTH_METHOD or environ.get("PATH_INFO") != HEALTH_TARGET:
-            return self.application(environ, start_response)
-        environ[UNLOGGED] = True
-        start_response(self.status, [("Content-Type", "text/plain; charset=utf-8"),
-                                     ("Content-Length", str(len(self.body))), ("Cache-Control", "no-store")])
-        return [self.body]
-
-
 class DrainingServer(WSGIServer):
     """A WSGIServer on an inherited listening socket that can retire without dropping anything."""
 
     handler_class = ConnectionHandler
 
-    def __init__(self, listener: socket.socket, application, *, access_log: bool, host: str,
-                 health: tuple[bool, str] = (True, "serving")):
+    def __init__(self, listener: socket.socket, application, *, access_log: bool, host: str):
         # SERVER_NAME given up front: otherwise gevent resolves it with getfqdn(),
         # a DNS lookup that can stall start-up for seconds inside a container.
         # The pool holds every connection's greenlet from the moment it is accepted.
-        super().__init__(listener, HealthAnswer(application, *health), log="default" if access_log else None,
+        super().__init__(listener, application, log="default" if access_log else None,
                          environ={"SERVER_NAME": host}, spawn=Pool())
         self.handlers: set[ConnectionHandler] = set()
         self.draining = False
