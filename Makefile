@@ -59,6 +59,10 @@ test-devserver: install ## run the dev environment's own tests, scripts/tests/ (
 
 lint: install ## check style and common bugs with ruff
 	$(BIN)/ruff check .
+	@# The live-reload JavaScript: its syntax, by node where there is one (a machine without it is told).
+	@if command -v node >/dev/null; then \
+		for script in scripts/devserver/worker/static/*.js; do echo "node --check $$script"; node --check "$$script" || exit 1; done; \
+	else echo "lint: node not found, the live-reload JavaScript (scripts/devserver/worker/static) is not checked"; fi
 
 docs: install ## rewrite the README's table of variables and .env.example from scripts/devserver/settings.py
 	$(BIN)/python scripts/settings_docs.py

@@ -1,86 +1,64 @@
 """Live reload: the browser follows the code, at the moment new code serves.
 
 HTML pages get `<script src=LIVE_SCRIPT data-generation=...>`: the generation of workers that
-rendered the page. The script (one SharedWorker per browser, so many tabs hold one connection,
-not one each against the browser's six per host) listens to an event stream at LIVE_PATH,
-answered here by the worker, never by the app. Its first event names the generation serving
-now; a page rendered by another one reloads. When a worker retires its streams end, the
-browser reconnects to the new generation (whose first accept is the moment new code serves)
-and the pages reload. Template and static edits need no new worker: the supervisor tells the
-serving workers (WorkerWords.ASSETS), which send `reload`, or for a stylesheet `css`, swapped
-in place. By hand, after django-browser-reload's design: the event must come from the server,
-which knows when new code serves, not from the app.
+rendered the page. The script (static/live.js, with static/live-worker.js: one SharedWorker per
+browser, so many tabs hold one connection, not one each against the browser's six per host)
+listens to an event stream at LIVE_PATH, answered here by the worker, never by the app. Its
+first event names the generation serving now; a page rendered by another one reloads. When a
+worker retires its streams end, the browser reconnects to the new generation (whose first accept
+is the moment new code serves) and the pages reload. Template and static edits need no new
+worker: the supervisor tells the serving workers (WorkerWords.ASSETS), which send `reload`, or
+for a stylesheet `css`, swapped in place. By hand, after django-browser-reload's design: the
+event must come from the server, which knows when new code serves, not from the app.
 """
 
 from __future__ import annotations
 
 import html
 import itertools
+import json
+import posixpath
 import re
+from pathlib import Path
 from urllib.parse import quote
 
 from gevent.event import Event
 from gevent.queue import Empty, Queue
+from werkzeug.wsgi import ClosingIterator
 
 from devserver.worker.health import UNLOGGED
 
-LIVE_PATH = "/__devserver__/live"  # reserved paths, which no Flask route is likely to have
-LIVE_SCRIPT = "/__devserver__/live.js"  # a file, not inline: a page's Content-Security-Policy 'self' allows it
-LIVE_WORKER = "/__devserver__/live-worker.js"
+PREFIX = "/__devserver__/"  # reserved paths, which no Flask route is likely to have
+LIVE_PATH = PREFIX + "live"  # the event stream
+# The scripts: files (static/, beside this module), not inline, so a page's Content-Security-Policy
+# 'self' allows them; served here by their file names.
+STATIC = Path(__file__).with_name("static")
+PAGE_FILE, WORKER_FILE = "live.js", "live-worker.js"
+LIVE_SCRIPT = PREFIX + PAGE_FILE
+LIVE_WORKER = PREFIX + WORKER_FILE
+# The stream's events:
+HELLO = "hello"  # first on every stream: the generation serving now (a page rendered by another reloads)
+RELOAD = "reload"  # a page reloads
+CSS = "css"  # a stylesheet is swapped in place
+EVENTS = {"HELLO": HELLO, "RELOAD": RELOAD, "CSS": CSS}  # as the scripts know them (`live.events`)
 HEARTBEAT = 15.0  # seconds: proxies and browsers keep an idle stream open
 RETRY_MS = 1000  # how soon a browser reconnects to a server that went away
 RETIRING_RETRY_MS = 50  # ... and to one that is handing over to new code
 BODY_END = re.compile(rb"</body\s*>", re.IGNORECASE)
 
-# In the page: connect to the shared worker (or, without SharedWorker, to the stream itself).
-PAGE_SCRIPT = b"""(() => {
-  const me = document.currentScript, rendered = me.dataset.generation, base = me.dataset.base;
-  let reloading = null;  // a burst of saves: one reload
-  const reload = () => { reloading = reloading || setTimeout(() => location.reload(), 50); };
-  const handle = (event, data) => {
-    if (event === "hello") document.documentElement.dataset.devserverLive = "listening";
-    if (event === "hello" && data !== rendered) location.reload();  // new code serves: now
-    else if (event === "reload") reload();
-    else if (event === "css") {
-      let swapped = false;
-      for (const link of document.querySelectorAll('link[rel="stylesheet"]')) {
-        const url = new URL(link.href, location.href);
-        if (url.pathname.endsWith("/" + data)) {
-          url.searchParams.set("devserver", Date.now());
-          link.href = url.href;
-          swapped = true;
-        }
-      }
-      if (!swapped) reload();  // pulled in by @import, or not on this page as a link
-    }
-  };
-  if (window.SharedWorker) {
-    const worker = new SharedWorker(base + "/__devserver__/live-worker.js");
-    worker.port.onmessage = (message) => handle(message.data.event, message.data.data);
-    worker.port.start();
-  } else {
-    const source = new EventSource(base + "/__devserver__/live");
-    for (const name of ["hello", "reload", "css"]) source.addEventListener(name, (e) => handle(name, e.data));
-  }
-})();
-"""
-# One per browser: a single stream, its events passed to every tab.
-WORKER_SCRIPT = b"""const ports = new Set();
-let last = null;
-const source = new EventSource(new URL("live", self.location.href).href);
-for (const name of ["hello", "reload", "css"]) {
-  source.addEventListener(name, (e) => {
-    const message = {event: name, data: e.data};
-    if (name === "hello") last = message;
-    for (const port of ports) port.postMessage(message);
-  });
+
+def script(name: str, names: dict) -> bytes:
+    """A file of static/ as served: it is a function expression, called here with the names it uses
+    (so each is written once, in this module)."""
+    return (STATIC / name).read_bytes().rstrip() + b"(" + json.dumps(names).encode() + b");\n"
+
+
+SCRIPTS = {  # read once, at import
+    LIVE_SCRIPT: script(PAGE_FILE, {"worker": LIVE_WORKER, "stream": LIVE_PATH, "events": EVENTS}),
+    # The worker's stream URL is relative to its own (which carries the app's prefix, SCRIPT_NAME).
+    LIVE_WORKER: script(WORKER_FILE, {"stream": posixpath.relpath(LIVE_PATH, posixpath.dirname(LIVE_WORKER)),
+                                      "events": EVENTS}),
 }
-onconnect = (connection) => {
-  const port = connection.ports[0];
-  ports.add(port);
-  if (last) port.postMessage(last);
-};
-"""
 
 
 class LiveReload:
@@ -95,11 +73,11 @@ class LiveReload:
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO")
-        if path in (LIVE_PATH, LIVE_SCRIPT, LIVE_WORKER):
+        if path == LIVE_PATH or path in SCRIPTS:
             environ[UNLOGGED] = True  # a line per page view and reconnect would bury the app's log
             if path == LIVE_PATH:
                 return self.stream(start_response)
-            return self.script(start_response, PAGE_SCRIPT if path == LIVE_SCRIPT else WORKER_SCRIPT)
+            return self.script(start_response, SCRIPTS[path])
         return self.with_script(environ, start_response)
 
     def script(self, start_response, body: bytes):
@@ -117,7 +95,7 @@ class LiveReload:
         queue: Queue = Queue()
         self.streams.add(queue)
         try:
-            yield f"retry: {RETRY_MS}\nevent: hello\ndata: {self.generation}\n\n".encode()
+            yield f"retry: {RETRY_MS}\nevent: {HELLO}\ndata: {self.generation}\n\n".encode()
             while not self.closing.is_set():
                 try:
                     event, data = queue.get(timeout=HEARTBEAT)
@@ -136,9 +114,9 @@ class LiveReload:
         if not paths:
             return
         if all(p.endswith(".css") for p in paths):
-            events = [("css", p.replace("\\", "/").rsplit("/static/", 1)[-1]) for p in paths]
+            events = [(CSS, p.replace("\\", "/").rsplit("/static/", 1)[-1]) for p in paths]
         else:
-            events = [("reload", "assets")]
+            events = [(RELOAD, "assets")]
         for queue in list(self.streams):
             for event in events:
                 queue.put(event)
@@ -158,6 +136,11 @@ class LiveReload:
                 f' data-devserver-live-reload></script>').encode()
 
     def with_script(self, environ, start_response):
+        """The app's response, with the tag before an HTML page's last `</body>`; any other as it was.
+
+        The capture is by hand, not werkzeug.test.run_wsgi_app: that one calls the app with a copy of
+        the environ (the SCRIPT_NAME an app-level ProxyFix sets would not reach the tag), raises the
+        exc_info it should pass on, and drops what the app write()s after its first chunk."""
         captured: dict = {"written": []}
 
         def capture(status, headers, exc_info=None):
@@ -176,7 +159,8 @@ class LiveReload:
         headers = captured["headers"]
         if not self.injectable(environ, captured["status"], headers):
             start_response(captured["status"], headers, captured["exc_info"])
-            return Body(prefix, chunks, body)
+            # As it comes (a stream stays one), and the app's body closed when the server closes this.
+            return ClosingIterator(itertools.chain(prefix, chunks), lambda: close(body))
         try:
             content = b"".join(prefix) + b"".join(chunks) + b"".join(captured["written"][written:])
         finally:
@@ -214,19 +198,6 @@ def script_base(script_name: str) -> str:
 
 
 def close(body) -> None:
+    """What WSGI promises an app whose response is done with (PEP 3333: "the close() method")."""
     if hasattr(body, "close"):
         body.close()
-
-
-class Body:
-    """The app's response as it was, after the chunks read ahead to see its headers; closed as WSGI says."""
-
-    def __init__(self, prefix: list[bytes], rest, body):
-        self.prefix, self.rest, self.body = prefix, rest, body
-
-    def __iter__(self):
-        yield from self.prefix
-        yield from self.rest
-
-    def close(self):
-        close(self.body)
