@@ -44,32 +44,14 @@ IMPORTED_PER_MESSAGE = 1000  # module names per IMPORTED message
 
 def serve(listen_fd: int, control_fd: int) -> int:
     """Run one worker to the end; returns the exit status."""
-    try:
-        os.chdir(os.environ.get(protocol.ROOT_ENV, "."))  # by path: the directory may have been re-created
-    except OSError:
-        pass  # gone for now: the app fails to import, and the error page says so
-    orphans.become_subreaper()  # what the app starts in a session of its own comes back here
-    settings = Settings.loads(os.environ.pop(SETTINGS_ENV))  # parsed once, by the supervisor
-    os.environ.pop(PIN_ENV, None)  # the debugger has it from the settings: not the app's processes' business
+    settings = enter_project()
     listener = socket.socket(fileno=listen_fd)
     control = socket.socket(fileno=control_fd)
 
     def tell(word: str) -> None:
         protocol.send(control, word)  # False: the supervisor is gone; the read side notices
 
-    error = os.environ.get(protocol.ERROR_ENV)
-    if error:
-        status, problem = protocol.parse_error_page(error)
-        app = appload.error_app(problem, settings, status)
-    else:
-        before = set(sys.modules)
-        app, problem = appload.load(settings)
-        if problem is None and settings.preload.enabled and not settings.preload.modules:
-            # What the next fork server may preload (PRELOAD=1 learns; an explicit list does not).
-            learned = imports.outside_project(set(sys.modules) - before, Path(os.environ[protocol.ROOT_ENV]),
-                                              settings.reload_paths)
-            for start in range(0, len(learned), IMPORTED_PER_MESSAGE):  # a message holds ~200 KB at most
-                tell(f"{WorkerWords.IMPORTED} {','.join(learned[start:start + IMPORTED_PER_MESSAGE])}")
+    app, problem = load_app(settings, tell)
     live = LiveReload(app) if settings.live_reload else None
     server = DrainingServer(listener, HealthAnswer(live or app, settings.flask_app, problem),
                             access_log=settings.access_log, host=settings.host)
@@ -80,32 +62,6 @@ def serve(listen_fd: int, control_fd: int) -> int:
     order = AsyncResult()  # what ends serving: (DRAIN, the successor's channel) or (STOP, None)
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, order.set, (WorkerWords.STOP, None))
-
-    def read_orders() -> None:
-        while True:
-            try:
-                message, fds, _, _ = socket.recv_fds(control, protocol.MAX_MESSAGE, 1, socket.MSG_CMSG_CLOEXEC)
-            except OSError:
-                break
-            if not message:
-                break
-            word, _, rest = message.decode().partition(" ")
-            channel = socket.socket(fileno=fds[0]) if fds else None
-            if channel is not None:
-                channel.settimeout(None)  # not the app's socket.setdefaulttimeout(): it waits for a predecessor
-            if word == WorkerWords.SERVE:
-                if live:
-                    live.generation = rest
-                if channel is not None:
-                    server.adopt(channel)  # what the retiring worker passes on
-                server.start()
-            elif word == WorkerWords.ASSETS and live:
-                live.assets_changed(rest.split("\n"))
-            elif word in (WorkerWords.DRAIN, WorkerWords.STOP):
-                order.set((word, channel))
-        if os.getpid() == worker_pid:  # not in a fork of it, which closed its copy of the socket
-            order.set((WorkerWords.STOP, None))  # the supervisor went away: nobody will ever send more
-
     worker_pid = os.getpid()
 
     def inert_after_fork() -> None:
@@ -116,19 +72,83 @@ def serve(listen_fd: int, control_fd: int) -> int:
             live.close()
 
     os.register_at_fork(after_in_child=inert_after_fork)
-    reader = gevent.spawn(read_orders)
+    reader = gevent.spawn(read_orders, control, server, live, order, worker_pid)
     word, successor = order.get()
-    if live:
-        live.close()  # event streams end now: browsers reconnect to the successor
-    if server.started:
-        server.begin_drain(successor if word == WorkerWords.DRAIN else None)
-    tell(WorkerWords.DRAINING)
-    if not server.wait_drained(settings.graceful_timeout):
-        say(f"worker {os.getpid()}: requests still running after GRACEFUL_TIMEOUT="
-            f"{settings.graceful_timeout:g}s were cut off")
+    retire(server, live, successor if word == WorkerWords.DRAIN else None, tell, settings.graceful_timeout)
     reader.kill(block=False)
     orphans.end(orphans.children(os.getpid()))  # nothing the app started outlives its worker
     return 0
+
+
+def enter_project() -> Settings:
+    """The worker's place and settings: the project directory, the subreaper, the parsed settings."""
+    try:
+        os.chdir(os.environ.get(protocol.ROOT_ENV, "."))  # by path: the directory may have been re-created
+    except OSError:
+        pass  # gone for now: the app fails to import, and the error page says so
+    orphans.become_subreaper()  # what the app starts in a session of its own comes back here
+    settings = Settings.loads(os.environ.pop(SETTINGS_ENV))  # parsed once, by the supervisor
+    os.environ.pop(PIN_ENV, None)  # the debugger has it from the settings: not the app's processes' business
+    return settings
+
+
+def load_app(settings: Settings, tell) -> tuple[object, str | None]:
+    """The app (or the error page the supervisor asked for), and the problem that kept it from loading
+    (None: it loaded). What it imported from outside the project is told, for the next fork server."""
+    error = os.environ.get(protocol.ERROR_ENV)
+    if error:
+        status, problem = protocol.parse_error_page(error)
+        return appload.error_app(problem, settings, status), problem
+    before = set(sys.modules)
+    app, problem = appload.load(settings)
+    if problem is None and settings.preload.enabled and not settings.preload.modules:
+        # What the next fork server may preload (PRELOAD=1 learns; an explicit list does not).
+        learned = imports.outside_project(set(sys.modules) - before, Path(os.environ[protocol.ROOT_ENV]),
+                                          settings.reload_paths)
+        for start in range(0, len(learned), IMPORTED_PER_MESSAGE):  # a message holds ~200 KB at most
+            tell(f"{WorkerWords.IMPORTED} {','.join(learned[start:start + IMPORTED_PER_MESSAGE])}")
+    return app, problem
+
+
+def read_orders(control: socket.socket, server: DrainingServer, live: LiveReload | None, order: AsyncResult,
+                worker_pid: int) -> None:
+    """The supervisor's words, until it closes the control socket: SERVE, ASSETS, then DRAIN or STOP."""
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(control, protocol.MAX_MESSAGE, 1, socket.MSG_CMSG_CLOEXEC)
+        except OSError:
+            break
+        if not message:
+            break
+        word, _, rest = message.decode().partition(" ")
+        channel = socket.socket(fileno=fds[0]) if fds else None
+        if channel is not None:
+            channel.settimeout(None)  # not the app's socket.setdefaulttimeout(): it waits for a predecessor
+        if word == WorkerWords.SERVE:
+            if live:
+                live.generation = rest
+            if channel is not None:
+                server.adopt(channel)  # what the retiring worker passes on
+            server.start()
+        elif word == WorkerWords.ASSETS and live:
+            live.assets_changed(rest.split("\n"))
+        elif word in (WorkerWords.DRAIN, WorkerWords.STOP):
+            order.set((word, channel))
+    if os.getpid() == worker_pid:  # not in a fork of it, which closed its copy of the socket
+        order.set((WorkerWords.STOP, None))  # the supervisor went away: nobody will ever send more
+
+
+def retire(server: DrainingServer, live: LiveReload | None, successor: socket.socket | None, tell,
+           graceful_timeout: float) -> None:
+    """Stop serving: hand every connection not being answered to `successor` (None: stopping), finish the rest."""
+    if live:
+        live.close()  # event streams end now: browsers reconnect to the successor
+    if server.started:
+        server.begin_drain(successor)
+    tell(WorkerWords.DRAINING)
+    if not server.wait_drained(graceful_timeout):
+        say(f"worker {os.getpid()}: requests still running after GRACEFUL_TIMEOUT="
+            f"{graceful_timeout:g}s were cut off")
 
 
 def main() -> None:
