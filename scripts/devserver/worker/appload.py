@@ -110,7 +110,9 @@ def users_frames(tb):
 
 def unwrapped(exc: BaseException) -> BaseException:
     """The user's own ImportError rather than Flask's NoAppException that folds it into text."""
-    if type(exc).__name__ == "NoAppException" and str(exc).startswith("While importing") and exc.__context__:
+    from flask.cli import NoAppException
+
+    if isinstance(exc, NoAppException) and str(exc).startswith("While importing") and exc.__context__:
         return exc.__context__
     return exc
 
