@@ -10,7 +10,6 @@ it was on (not gevent's frames). The same spot again is counted, not repeated.
 from __future__ import annotations
 
 import linecache
-import os
 import sys
 import time
 import warnings
@@ -20,15 +19,15 @@ import gevent
 from gevent import events
 from gevent._monitor import MonitorWarning
 
+from devserver import placement
 from devserver.log import say
-from devserver.worker import imports
 
 
 class BlockingReport:
     def __init__(self, server, root: Path, threshold_ms: int):
         self.server = server
-        self.root = os.path.realpath(root) + os.sep
-        self.project = imports.editable_places(root, ())
+        self.root = root
+        self.project = placement.places(root)
         self.threshold_ms = threshold_ms
         self.seen: dict[tuple[str, int], int] = {}  # spot -> times
         # The block being reported: a long one fires at each of the monitor's checks (one per threshold),
@@ -52,13 +51,13 @@ class BlockingReport:
         if greenlet == id(event.greenlet) and now - last < 1.5 * self.threshold_ms / 1000:
             return  # the same block, still going (by now, maybe past the user's line)
         frame = sys._current_frames().get(event.hub.thread_ident) if event.hub is not None else None
-        where = self.users_frame(frame)
+        where = placement.users_frame(frame, self.project)
         spot = (where.f_code.co_filename, where.f_lineno) if where else ("?", 0)
         times = self.seen[spot] = self.seen.get(spot, 0) + 1
         if times & (times - 1):
             return  # said at 1, 2, 4, 8... times: counted, not repeated
         request = self.request_of(event.greenlet)
-        place = f"{self.shown(spot[0])}:{spot[1]}" if where else "code outside the project"
+        place = f"{placement.as_seen(spot[0], self.root)}:{spot[1]}" if where else "code outside the project"
         if times > 1:
             say(f"warning: the event loop was blocked again at {place} ({times} times so far)")
             return
@@ -70,21 +69,8 @@ class BlockingReport:
                      "gevent-aware driver, gevent.sleep, a threadpool), or raise BLOCKING_WARN_MS.")
         say("\n".join(lines))
 
-    def users_frame(self, frame):
-        """The innermost frame in the project's own code (not installed packages, not the dev server)."""
-        while frame is not None:
-            path = frame.f_code.co_filename
-            if imports.placed(path, self.project) is False and "devserver" not in Path(path).parts:
-                return frame
-            frame = frame.f_back
-        return None
-
     def request_of(self, greenlet) -> str | None:
         for handler in list(self.server.handlers):
             if handler.greenlet is greenlet and getattr(handler, "command", None):
                 return f"{handler.command} {handler.path}"
         return None
-
-    def shown(self, path: str) -> str:
-        real = os.path.realpath(path)
-        return real[len(self.root):] if real.startswith(self.root) else path

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import sys
-import sysconfig
 from importlib.machinery import (
     BYTECODE_SUFFIXES,
     EXTENSION_SUFFIXES,
@@ -23,7 +22,8 @@ from importlib.machinery import (
     SourceFileLoader,
     SourcelessFileLoader,
 )
-from pathlib import Path
+
+from devserver import placement
 
 
 class SourceOnlyLoader(SourceFileLoader):
@@ -33,15 +33,12 @@ class SourceOnlyLoader(SourceFileLoader):
 
 def install(project_root: str) -> None:
     """From now on, imports from directories under `project_root` (but not a virtualenv in it) skip bytecode."""
-    root = Path(project_root).resolve()
-    installed = {Path(sysconfig.get_path(key)).resolve() for key in ("purelib", "platlib", "stdlib")}
+    edited = placement.places(project_root)
     loaders = [(ExtensionFileLoader, EXTENSION_SUFFIXES), (SourceOnlyLoader, SOURCE_SUFFIXES),
                (SourcelessFileLoader, BYTECODE_SUFFIXES)]
 
-    def ours(path: str) -> bool:
-        resolved = Path(path or ".").resolve()
-        return (resolved == root or root in resolved.parents) and not any(
-            resolved == p or p in resolved.parents for p in installed)
+    def ours(directory: str) -> bool:
+        return placement.placed(os.path.join(directory, "__init__.py"), edited) is False  # a module found in it
 
     def hook(path):
         if not isinstance(path, str) or not os.path.isdir(path or ".") or not ours(path):

@@ -9,11 +9,11 @@ seconds and names the innermost frame in the project's own files.
 from __future__ import annotations
 
 import linecache
-import os
 import sys
 
 from gevent import monkey
 
+from devserver import placement
 from devserver.log import say
 
 FIRST_REPORT = 3.0
@@ -26,7 +26,8 @@ class LoadWatch:
     """`with LoadWatch(root):` around the app's import."""
 
     def __init__(self, project_root: str):
-        self.root = os.path.realpath(project_root) + os.sep
+        self.root = project_root
+        self.project = placement.places(project_root)
         self.done = allocate_lock()
 
     def __enter__(self) -> LoadWatch:
@@ -52,13 +53,9 @@ class LoadWatch:
         self.done.release()
 
     def where(self) -> str | None:
-        """The innermost frame of the loading code that is in the project (not a library)."""
-        frame = self.loading.gr_frame or sys._current_frames().get(self.thread)
-        while frame is not None:
-            path = os.path.realpath(frame.f_code.co_filename)
-            if path.startswith(self.root) and f"{os.sep}site-packages{os.sep}" not in path \
-                    and f"{os.sep}scripts{os.sep}devserver{os.sep}" not in path:
-                line = linecache.getline(path, frame.f_lineno).strip()
-                return f"{path[len(self.root):]}:{frame.f_lineno} ({line})"
-            frame = frame.f_back
-        return None
+        """The innermost frame of the loading code that is the user's (not a library, not the dev server)."""
+        frame = placement.users_frame(self.loading.gr_frame or sys._current_frames().get(self.thread), self.project)
+        if frame is None:
+            return None
+        path, line = frame.f_code.co_filename, frame.f_lineno
+        return f"{placement.as_seen(path, self.root)}:{line} ({linecache.getline(path, line).strip()})"
