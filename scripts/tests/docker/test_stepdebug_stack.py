@@ -91,8 +91,11 @@ def test_another_container_gets_no_console_no_traceback_and_no_debugpy(debugged)
     assert console.status_code == 200 and "Interactive Console" in console.text
     boom = debugged.get("/boom")
     assert boom.status_code == 500 and "kaboom-from-the-app" in boom.text and "Traceback" in boom.text
-    client, _, _ = attach(debugged)  # debugpy answers: initialize and attach go through the relay
-    client.close()
+    client, _, _ = attach(debugged)  # debugpy answers through the relay, the worker's own session too
+    try:
+        client.wait_for_process(debugged.get("/pid").json()["pid"])
+    finally:
+        client.close()
 
 
 def test_a_breakpoint_hits_in_the_container_in_the_first_worker_and_after_a_reload(debugged):
