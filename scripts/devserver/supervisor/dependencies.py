@@ -9,7 +9,6 @@ module decides and says so; the supervisor does what it answers: a Reload, or no
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +27,9 @@ class Reload:
 
 
 class Dependencies:
-    def __init__(self, root: Path, installer: Installer | None, shown: Callable[[str], str]):
+    def __init__(self, root: Path, installer: Installer | None, shown: Callable[[str], str], in_compose: bool):
         self.root = root
+        self.in_compose = in_compose  # where `docker compose up --build` is the way to bake it in
         self.installer = installer  # None: requirements changes are not installed (LIVE_INSTALL=0, production)
         self.shown = shown
         self.site_packages = site_packages_listing()  # as the fork server last saw it
@@ -46,7 +46,7 @@ class Dependencies:
             stale = ["the requirements"]  # unreadable: the install says what is wrong
         if not stale:
             return False
-        rebuild = " (`docker compose up --build` bakes it into the image)" if os.environ.get("PUBLIC_URL") else ""
+        rebuild = " (`docker compose up --build` bakes it into the image)" if self.in_compose else ""
         say(f"{', '.join(stale)} changed since this environment was installed: installing before the app "
             f"starts{rebuild}")
         self.installer.request()

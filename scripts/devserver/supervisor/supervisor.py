@@ -100,7 +100,7 @@ class Supervisor(EventLoop):
         self.stop_deadline = 0.0
         self.watchers = watchers
         self.installer = installer  # None: requirements changes are not installed (LIVE_INSTALL=0, production)
-        self.dependencies = Dependencies(self.root, installer, self.shown)
+        self.dependencies = Dependencies(self.root, installer, self.shown, in_compose=bool(settings.public_url))
 
     # -- the loop's hooks ------------------------------------------------------------------
     def begin(self) -> None:
@@ -445,8 +445,8 @@ def served(cause: str, workers: list[WorkerHandle], elapsed_ms: float, settings:
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         banner = (f"serving {settings.flask_app} on http://{host}:{settings.port} "
                   f"({len(workers)} worker{'s' if len(workers) > 1 else ''}, ready in {elapsed_ms:.0f} ms)")
-        public = os.environ.get("PUBLIC_URL")  # set by compose: where the published port is on the host
-        return banner + (f"\nopen {public} in your browser" if public else "")
+        # PUBLIC_URL, set by compose: where the published port is on the host.
+        return banner + (f"\nopen {settings.public_url} in your browser" if settings.public_url else "")
     if not all(w.serves_app for w in workers):
         return "the app failed to load: every request gets the error page until the next change"
     if cause == CRASH_CAUSE:
