@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devserver.log import say
+from devserver.placement import installed
 from devserver.supervisor.installer import Installed, Installer, stale_files
-from devserver.supervisor.watcher import is_requirements, site_packages, site_packages_listing
+from devserver.supervisor.watcher import is_requirements, site_packages_listing
 
 
 @dataclass
@@ -74,8 +75,7 @@ class Dependencies:
         if self.installer and self.installer.running:
             return None  # the install's own changes to site-packages: its end (INSTALLED) decides
         listing = site_packages_listing()
-        installed = [Path(d) for d in site_packages()]
-        project_files = [p for p in paths if not any(Path(p).is_relative_to(d) for d in installed)]
+        project_files = [p for p in paths if not installed(p, self.root)]
         if listing == self.site_packages and not project_files:
             return None  # an install's own changes, heard after its end: nothing new
         self.site_packages = listing

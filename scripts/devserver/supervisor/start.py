@@ -8,13 +8,14 @@ import socket
 from pathlib import Path
 from queue import SimpleQueue
 
+from devserver.placement import as_seen
 from devserver.protocol import Event
 from devserver.settings import Settings
 from devserver.supervisor.installer import Installer, recorded_files
 from devserver.supervisor.launcher import Launcher
 from devserver.supervisor.preload_cache import PreloadCache, cache_file
 from devserver.supervisor.reaper import Reaper
-from devserver.supervisor.supervisor import Supervisor, shown
+from devserver.supervisor.supervisor import Supervisor
 from devserver.supervisor.watcher import DependencyWatcher, Watcher
 
 
@@ -45,4 +46,4 @@ def supervise(settings: Settings, listener: socket.socket) -> int:
     root = Path.cwd()
     return Supervisor(settings, listener, launcher, events, installer, root=root,
                       watchers=watchers(settings, events, launcher.preload or bool(installer),
-                                        lambda path: shown(path, root))).run()
+                                        lambda path: as_seen(path, root))).run()

@@ -34,6 +34,7 @@ from queue import SimpleQueue
 
 from devserver import handover, orphans, protocol
 from devserver.log import say
+from devserver.placement import as_seen
 from devserver.processes import describe_exit
 from devserver.protocol import Event, WorkerWords
 from devserver.settings import Settings
@@ -429,15 +430,7 @@ class Supervisor(EventLoop):
             self.exit_code = self.stop_code  # whatever failed above, the server ends
 
     def shown(self, path) -> str:
-        return shown(path, self.root)
-
-
-def shown(path, root: Path) -> str:
-    """A path as the user thinks of it: relative to the project when inside it."""
-    try:
-        return str(Path(path).relative_to(root))
-    except ValueError:
-        return str(path)
+        return as_seen(path, self.root)
 
 def served(cause: str, workers: list[WorkerHandle], elapsed_ms: float, settings: Settings) -> str:
     """What the log says once a generation serves: the start-up banner, or how the reload went."""
