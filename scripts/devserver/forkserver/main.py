@@ -109,7 +109,8 @@ def preload_learned(control) -> None:
             why = NOT_IMPORTABLE if quiet else f"its import failed: {type(failure).__name__}: {failure}"
             protocol.send(control, f"{ForkServerWords.LEFT_OUT} {name}: {why}")
     # An import that ran a subprocess made gevent's hub, with a child watcher that would not work
-    # in a forked worker: each worker makes its own.
+    # in a forked worker: each worker makes its own. gevent has no public way to ask for the hub
+    # without making one: its private _hub_local, as in gevent 25 and 26 (pyproject.toml's range).
     hub = gevent._hub_local.get_hub_if_exists()
     if hub is not None:
         hub.destroy(destroy_loop=True)

@@ -11,6 +11,7 @@ import signal
 import socket
 import threading
 from collections import deque
+from pathlib import Path
 from queue import SimpleQueue
 
 from devserver import processes, protocol
@@ -73,6 +74,9 @@ class ForkServerHandle:
         with self.lock:
             self.control.close()
         self.exit_status = processes.read_status(status_fd, STATUS_WAIT)
+        listing = self.env.get(protocol.PRELOAD_LEARNED_ENV)
+        if listing:  # it reads and deletes its list; one killed before it did must not leave the file behind
+            Path(listing).unlink(missing_ok=True)
         self.exited.set()
 
     def _heard(self, message: bytes) -> None:

@@ -71,13 +71,11 @@ class SourceFilter(DefaultFilter):
     def __call__(self, change, path: str) -> bool:
         relative = self.below_root(path)
         parts = relative.split(os.sep)
-        if any(part in self._ignore_dirs for part in parts):
-            return False
         if is_requirements(parts[-1]):
             return False  # the dependency watcher's: installed, then one reload (RELOAD_PATHS=. included)
         if not self.report_assets and any(part in self.skip_dirs for part in parts):
             return False
-        return not any(r.search(parts[-1]) for r in self._ignore_entity_regexes)
+        return super().__call__(change, relative)  # watchfiles' own matching, on the part below the root
 
     def unreadable_dirs(self, root: str) -> list[str]:
         """Directories under `root` this user cannot list (their changes cannot be seen)."""
@@ -88,7 +86,7 @@ class SourceFilter(DefaultFilter):
                 found.append(error.filename)
 
         for _, subdirs, _ in os.walk(root, onerror=note):
-            subdirs[:] = [d for d in subdirs if d not in self._ignore_dirs and d not in self.skip_dirs]
+            subdirs[:] = [d for d in subdirs if d not in self.ignore_dirs and d not in self.skip_dirs]
         return found
 
 
