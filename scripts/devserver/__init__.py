@@ -5,9 +5,14 @@
     worker/       a worker: imports the app and serves it with gevent
     protocol.py   every word on every channel between them, and the variables that carry descriptors
     settings.py   every environment variable, declared once
+    placement.py  whose code a file is: installed, the user's, or neither (decided once)
     handover.py   passing a client connection from a retiring worker to its successor (SCM_RIGHTS)
-    processes.py  reaping, signalling and leaving child processes; orphans.py: what the app left behind
+    processes.py  reaping, following (pidfd), signalling and leaving child processes;
+                  orphans.py: what the app left behind
+    own_machine.py  who may use the debugger and debugpy: this machine only
+    stepdebug.py  running the whole server under debugpy (DEBUGGER=debugpy)
     log.py        the [devserver] prefix
 
-Read in this order: scripts/entrypoint.py -> supervisor/supervisor.py -> worker/main.py -> the app.
+Read in this order: scripts/entrypoint.py -> supervisor/start.py -> supervisor/supervisor.py ->
+worker/main.py -> the app.
 """

@@ -5,8 +5,9 @@ so every process that ends under it must be reaped, or it stays a zombie. One th
 for them all; a child the supervisor started is registered with the write end of its own
 status pipe, and its handle reads the status from the other end. Orphans the app left
 behind are reaped and forgotten. So anything else the supervisor starts must be started
-under `starting_child` and read its status from its pipe: a plain subprocess.run() here
-would find its child already reaped.
+through children.popen_reaped (which holds `starting_child` while it starts and registers
+the child) and read its status from its pipe: a plain subprocess.run() here would find its
+child already reaped.
 """
 
 from __future__ import annotations
