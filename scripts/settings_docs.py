@@ -46,7 +46,7 @@ def settings_of(service: str | None) -> list[Setting]:
 
 
 def table(settings: list[Setting]) -> str:
-    rows = [f"| `{s.name}` | {s.shown} | {s.doc} |" for s in settings]
+    rows = [f"| `{s.name}` | {s.default_doc} | {s.doc} |" for s in settings]
     return "\n".join(["| variable | default | what it does |", "|---|---|---|", *rows])
 
 
@@ -66,7 +66,7 @@ def shown_value(setting: Setting) -> str:
 
 def env_block(setting: Setting) -> str:
     example = "" if shown_value(setting) == setting.development_default else "; shown: an example"
-    text = f"{setting.doc}. Default: {setting.shown}{example}"
+    text = f"{setting.doc}. Default: {setting.default_doc}{example}"
     return "\n".join(textwrap.wrap(text, 100, initial_indent="# ", subsequent_indent="# ")
                      + [f"# {setting.name}={shown_value(setting)}"])
 

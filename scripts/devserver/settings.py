@@ -179,7 +179,7 @@ Default = str | Callable[[dict], str]  # raw text, or raw text worked out from t
 class Setting:
     """One environment variable, declared by keyword.
 
-    `doc` is what it does and `shown` its default as the README says it; `default` is raw text,
+    `doc` is what it does and `default_doc` its default as the README says it; `default` is raw text,
     parsed as a value would be. `field` is its attribute of Settings, of type `type` (which also says
     how the workers read it back from JSON: `from_json`); None: read by compose, watchfiles or pydevd,
     declared here to be documented with the rest. `example` is what .env.example shows when that is
@@ -188,7 +188,7 @@ class Setting:
 
     name: str
     doc: str
-    shown: str
+    default_doc: str
     default: Default = ""
     parse: Callable[[str, str], object] = parse_text
     field: str | None = None
@@ -231,114 +231,115 @@ def production(values: dict) -> bool:
 SETTINGS: tuple[Setting, ...] = (
     Setting(name="FLASK_APP",
             doc="the app, in `flask run` syntax: `package`, `module:app`, `module:create_app()`, `wsgi.py`",
-            shown="`app`", default="app", field="flask_app", to_env=str),
+            default_doc="`app`", default="app", field="flask_app", to_env=str),
     Setting(name="HOST",
             doc="address to bind (the container always binds 0.0.0.0 inside; compose publishes 127.0.0.1 only)",
-            shown="`127.0.0.1` (`0.0.0.0` in the container)", default="127.0.0.1", field="host"),
+            default_doc="`127.0.0.1` (`0.0.0.0` in the container)", default="127.0.0.1", field="host"),
     Setting(name="PORT", doc="port; with compose, the host side of the mapping (the container listens on 5000)",
-            shown=f"`{DEFAULT_PORT}`", default=str(DEFAULT_PORT), parse=parse_port, field="port", type=int),
+            default_doc=f"`{DEFAULT_PORT}`", default=str(DEFAULT_PORT), parse=parse_port, field="port", type=int),
     Setting(name="APP_ENV", doc="`production` refuses `FLASK_DEBUG=1`, requires `SECRET_KEY`, never reloads",
-            shown="`development`", default="development", parse=parse_app_env, field="app_env", to_env=str),
+            default_doc="`development`", default="development", parse=parse_app_env, field="app_env", to_env=str),
     Setting(name="FLASK_DEBUG",
             doc="debug mode and Werkzeug's interactive debugger (1/0, true/false, yes/no, on/off)",
-            shown="`1` (`0` in production)", default=lambda v: flag(not production(v)), parse=parse_bool,
+            default_doc="`1` (`0` in production)", default=lambda v: flag(not production(v)), parse=parse_bool,
             field="debug", type=bool, example="1", to_env=flag),
     Setting(name="FLASK_TEMPLATES_AUTO_RELOAD",
             doc="Jinja re-reads edited templates; template edits then need no worker restart",
-            shown="follows `FLASK_DEBUG`", default=lambda v: flag(v["debug"]), parse=parse_bool,
+            default_doc="follows `FLASK_DEBUG`", default=lambda v: flag(v["debug"]), parse=parse_bool,
             field="templates_auto_reload", type=bool, example="1",
             # JSON literals: Flask's from_prefixed_env turns them into real booleans.
             to_env=lambda value: "true" if value else "false"),
     Setting(name="RELOAD", doc="restart the app when a watched file changes",
-            shown="`1` (always `0` in production)", default="1", parse=parse_bool, field="reload", type=bool,
+            default_doc="`1` (always `0` in production)", default="1", parse=parse_bool, field="reload", type=bool,
             in_production="0"),
     Setting(name="RELOAD_PATHS",
             doc="what to watch, comma-separated, relative to the project (ignored in production)",
-            shown="the package `FLASK_APP` names", parse=parse_names, field="reload_paths",
+            default_doc="the package `FLASK_APP` names", parse=parse_names, field="reload_paths",
             type=tuple[Path, ...],  # resolved against the project by reload_paths()
             example="app", in_production=""),
     Setting(name="WATCHFILES_FORCE_POLLING",
             doc="`1`: poll instead of inotify, where bind mounts give no file events "
                 "(Docker Desktop on Windows/WSL2, some VMs)",
-            shown="unset (watchfiles decides)", parse=parse_polling, field="force_polling", type=bool | None,
+            default_doc="unset (watchfiles decides)", parse=parse_polling, field="force_polling", type=bool | None,
             example="1", in_production=""),
     Setting(name="WATCHFILES_POLL_DELAY_MS",
             doc="how often to poll, in milliseconds, when polling (read by watchfiles)",
-            shown="`300`", default="300"),
+            default_doc="`300`", default="300"),
     Setting(name="GRACEFUL_TIMEOUT", doc="seconds in-flight requests get on a reload or a stop",
-            shown="`5`", default="5", parse=parse_seconds, field="graceful_timeout", type=float),
+            default_doc="`5`", default="5", parse=parse_seconds, field="graceful_timeout", type=float),
     Setting(name="SECRET_KEY",
             doc="Flask's secret key; required in production: "
                 "`python -c 'import secrets; print(secrets.token_hex(32))'`",
-            shown="unset", parse=parse_secret, field="secret_key", blank_is_unset=False, secret=True),
+            default_doc="unset", parse=parse_secret, field="secret_key", blank_is_unset=False, secret=True),
     Setting(name="FLASK_SECRET_KEY",
             doc="the same key under the name Flask's `from_prefixed_env()` reads; either one satisfies production",
-            shown="unset", parse=parse_secret, field="flask_secret_key", blank_is_unset=False, secret=True),
+            default_doc="unset", parse=parse_secret, field="flask_secret_key", blank_is_unset=False, secret=True),
     Setting(name="WEB_CONCURRENCY", doc="worker processes sharing the socket",
-            shown="`1` (production: CPUs available)",
+            default_doc="`1` (production: CPUs available)",
             default=lambda v: str(default_processes()) if production(v) else "1", parse=parse_count,
             field="processes", type=int, example="1"),
     Setting(name="WERKZEUG_DEBUG_PIN",
             doc="the debugger's PIN (`123-456-789`); `off` disables it, with a warning",
-            shown="a new PIN each start, logged once", parse=parse_pin,
+            default_doc="a new PIN each start, logged once", parse=parse_pin,
             field="debug_pin", type=str | None,  # None: a new one each start (entrypoint.with_debugger_pin)
             to_env=str, secret=True),
     Setting(name="DEBUGGER_TRUSTED_HOSTS",
             doc="extra host names (besides `localhost`, `127.0.0.1`) the debugger console accepts, comma-separated",
-            shown="none", parse=parse_names, field="trusted_hosts", type=tuple[str, ...], example="myapp.test"),
+            default_doc="none", parse=parse_names, field="trusted_hosts", type=tuple[str, ...], example="myapp.test"),
     Setting(name="PRELOAD",
             doc="fork workers from a process that has preloaded what the app imports (learned); `0` to spawn "
                 "fresh ones; or the modules to preload instead (`sqlalchemy,pandas`)",
-            shown="`1`", default="1", parse=parse_preload, field="preload", type=Preload),
-    Setting(name="PROD_PORT", doc="compose: the host port of the `prod` service", shown="`8000`", default="8000"),
+            default_doc="`1`", default="1", parse=parse_preload, field="preload", type=Preload),
+    Setting(name="PROD_PORT", doc="compose: the host port of the `prod` service", default_doc="`8000`", default="8000"),
     Setting(name="PUBLIC_URL",
             doc="compose sets it (docker-compose.yml, each service its own): where the published port is on the "
                 "host, for the start-up line \"open ... in your browser\"",
-            shown="set by compose", field="public_url", set_by="compose"),
+            default_doc="set by compose", field="public_url", set_by="compose"),
     Setting(name="LIVE_RELOAD",
             doc="the browser reloads by itself when new code serves or a template changes, and swaps an edited "
                 "stylesheet in place (a script injected into HTML pages; never in production)",
-            shown="follows `FLASK_DEBUG`", default=lambda v: flag(v["debug"]), parse=parse_bool,
+            default_doc="follows `FLASK_DEBUG`", default=lambda v: flag(v["debug"]), parse=parse_bool,
             field="live_reload", type=bool, example="1", in_production="0"),
     Setting(name="BLOCKING_WARN_MS",
             doc="say when a call blocks gevent's event loop this long (every other request waits meanwhile), "
                 "with the request and the line of your code; `0` turns it off",
-            shown="`100` (`0` in production)", default=lambda v: "0" if production(v) else "100",
+            default_doc="`100` (`0` in production)", default=lambda v: "0" if production(v) else "100",
             parse=parse_millis, field="blocking_warn_ms", type=int, example="100"),
     Setting(name="DEBUGGER",
             doc="`debugpy`: the server runs under debugpy, listening on `DEBUGPY_PORT`, so an editor attaches "
                 "and breakpoints hit in every worker, across reloads (compose.debug.yaml sets it)",
-            shown="unset", parse=parse_debugger, field="debugger", type=str | None, example="debugpy",
+            default_doc="unset", parse=parse_debugger, field="debugger", type=str | None, example="debugpy",
             in_production=""),
     Setting(name="DEBUGPY_PORT",
             doc="where debugpy listens for your editor (with compose.debug.yaml, the host side; the container "
                 "listens on 5678)",
-            shown="`5678`", default="5678", parse=parse_port, field="debugpy_port", type=int),
+            default_doc="`5678`", default="5678", parse=parse_port, field="debugpy_port", type=int),
     Setting(name="GEVENT_SUPPORT",
             doc="read by debugpy (pydevd) in each process: without `True` a gevent process hangs under it; "
                 "whenever a debugger runs the server, the server sets it for the processes it starts",
-            shown="unset (`True` under a debugger)", parse=parse_gevent_support, set_by="the server"),
+            default_doc="unset (`True` under a debugger)", parse=parse_gevent_support, set_by="the server"),
     Setting(name="LIVE_INSTALL",
             doc="a saved change to a requirements file is installed into the running environment (uv, else pip), "
                 "then the app reloads once; at start, what changed since the image was built is installed",
-            shown="`1` (always `0` in production)", default="1", parse=parse_bool, field="live_install",
+            default_doc="`1` (always `0` in production)", default="1", parse=parse_bool, field="live_install",
             type=bool, in_production="0"),
     Setting(name="ACCESS_LOG", doc="one log line per request (the health check is never logged)",
-            shown="`1`", default="1", parse=parse_bool, field="access_log", type=bool),
+            default_doc="`1`", default="1", parse=parse_bool, field="access_log", type=bool),
     Setting(name="UID", doc="build arg: the user the container runs as (your `id -u`, so files it writes are yours)",
-            shown="`1000`", default="1000"),
-    Setting(name="GID", doc="build arg: the container user's group (your `id -g`)", shown="`1000`", default="1000"),
+            default_doc="`1000`", default="1000"),
+    Setting(name="GID", doc="build arg: the container user's group (your `id -g`)", default_doc="`1000`",
+            default="1000"),
     Setting(name="PYTHON_IMAGE", doc="build arg: the base image (any Python 3.11+ image with venv)",
-            shown="`python:3.13-slim`", default="python:3.13-slim"),
+            default_doc="`python:3.13-slim`", default="python:3.13-slim"),
     # postgres:begin
     Setting(name="DATABASE_URL",
             doc="where the app finds PostgreSQL (the demo's `/db` route); compose gives the web service its own "
                 "(`postgresql://app:app@db:5432/app`), so this one is for `make dev` and the tests on the host",
-            shown="unset", example="postgresql://app:app@127.0.0.1:5432/app", service="postgres"),
+            default_doc="unset", example="postgresql://app:app@127.0.0.1:5432/app", service="postgres"),
     Setting(name="DB_PORT", doc="compose: the host port of the `db` service (on 127.0.0.1 only)",
-            shown="`5432`", default="5432", service="postgres"),
+            default_doc="`5432`", default="5432", service="postgres"),
     Setting(name="POSTGRES_IMAGE", doc="compose: the `db` service's image",
-            shown="`postgres:17`", default="postgres:17", service="postgres"),
+            default_doc="`postgres:17`", default="postgres:17", service="postgres"),
     # postgres:end
 )
 SETTING_NAMED = {s.name: s for s in SETTINGS}

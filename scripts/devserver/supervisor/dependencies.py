@@ -28,11 +28,11 @@ class Reload:
 
 
 class Dependencies:
-    def __init__(self, root: Path, installer: Installer | None, shown: Callable[[str], str], in_compose: bool):
+    def __init__(self, root: Path, installer: Installer | None, as_seen: Callable[[str], str], in_compose: bool):
         self.root = root
         self.in_compose = in_compose  # where `docker compose up --build` is the way to bake it in
         self.installer = installer  # None: requirements changes are not installed (LIVE_INSTALL=0, production)
-        self.shown = shown
+        self.as_seen = as_seen
         self.site_packages = site_packages_listing()  # as the fork server last saw it
 
     def install_at_start(self) -> bool:
@@ -63,7 +63,7 @@ class Dependencies:
 
     def changed(self, paths: set[str]) -> Reload | None:
         """Requirements files or installed packages changed (the dependency watcher's batch)."""
-        names = sorted(self.shown(p) for p in paths)
+        names = sorted(self.as_seen(p) for p in paths)
         if self.installer and any(is_requirements(p) for p in paths):
             installed_from = [n for n in names if self.installer.installs(n)]
             if not installed_from:

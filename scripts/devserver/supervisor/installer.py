@@ -138,7 +138,7 @@ def logical_lines(text: str) -> list[str]:
     return lines
 
 
-def shown(line: str) -> str:
+def masked(line: str) -> str:
     """The line as said in the log: no password or token of a URL, not too long."""
     line = re.sub(r"(://)[^/@\s]+@", r"\1***@", " ".join(line.split()))
     return line if len(line) <= SHOWN_CHARS else line[:SHOWN_CHARS - 1] + "…"
@@ -201,18 +201,18 @@ def unusual_lines(files: list[Path]) -> list[Unusual]:
             if line.startswith("-"):
                 flag, value = option(line)
                 if flag in EDITABLE:
-                    found.append(Unusual(name, shown(line), "editable: its build runs"))
+                    found.append(Unusual(name, masked(line), "editable: its build runs"))
                 elif flag in INDEX_OPTIONS:
-                    found.append(Unusual(name, shown(line), INDEX_OPTIONS[flag]))
+                    found.append(Unusual(name, masked(line), INDEX_OPTIONS[flag]))
                 elif flag in FILE_OPTIONS and value:
                     if URL.match(value) and not re.match(r"^[A-Za-z]:[\\/]", value):  # not C:\ on Windows
-                        found.append(Unusual(name, shown(line), "a requirements file fetched from there"))
+                        found.append(Unusual(name, masked(line), "a requirements file fetched from there"))
                     else:
                         read(path.parent / value)
                 continue  # other options (--pre, --only-binary, --hash...) fetch nothing new
             why = requirement_kind(line)
             if why:
-                found.append(Unusual(name, shown(line), why))
+                found.append(Unusual(name, masked(line), why))
 
     for path in files:
         read(path)

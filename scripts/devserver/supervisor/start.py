@@ -19,7 +19,7 @@ from devserver.supervisor.supervisor import Supervisor
 from devserver.supervisor.watcher import DependencyWatcher, Watcher
 
 
-def watchers(settings: Settings, events: SimpleQueue, dependencies: bool, shown) -> tuple[Watcher, ...]:
+def watchers(settings: Settings, events: SimpleQueue, dependencies: bool, as_seen) -> tuple[Watcher, ...]:
     """The source watcher (CHANGE, and ASSETS with live reload) and, when the fork server preloads or
     requirements are installed live, the dependency watcher (DEPS). None without reload."""
     if not settings.reload:
@@ -27,7 +27,7 @@ def watchers(settings: Settings, events: SimpleQueue, dependencies: bool, shown)
     source = Watcher(settings.reload_paths, lambda paths: events.put((Event.CHANGE, paths)),
                      on_assets=(lambda paths: events.put((Event.ASSETS, paths))) if settings.live_reload else None,
                      templates_reload_themselves=settings.templates_auto_reload,
-                     force_polling=settings.force_polling, shown=shown)
+                     force_polling=settings.force_polling, as_seen=as_seen)
     if not dependencies:
         return (source,)
     return source, DependencyWatcher(lambda paths: events.put((Event.DEPS, paths)),

@@ -101,7 +101,7 @@ class Supervisor(EventLoop):
         self.stop_deadline = 0.0
         self.watchers = watchers
         self.installer = installer  # None: requirements changes are not installed (LIVE_INSTALL=0, production)
-        self.dependencies = Dependencies(self.root, installer, self.shown, in_compose=bool(settings.public_url))
+        self.dependencies = Dependencies(self.root, installer, self.as_seen, in_compose=bool(settings.public_url))
 
     # -- the loop's hooks ------------------------------------------------------------------
     def begin(self) -> None:
@@ -112,7 +112,7 @@ class Supervisor(EventLoop):
             for watcher in self.watchers:
                 watcher.start()
             if self.watchers:
-                say(f"watching {', '.join(self.shown(p) for p in self.settings.reload_paths)} for changes "
+                say(f"watching {', '.join(self.as_seen(p) for p in self.settings.reload_paths)} for changes "
                     f"(workers start as a {self.launcher.mode})")
             if self.dependencies.install_at_start():
                 self.phase = INSTALLING  # until INSTALLED; a stop signal meanwhile ends the install and the server
@@ -137,7 +137,7 @@ class Supervisor(EventLoop):
             return  # installing: the first generation loads the files as they are then; stopping: nothing
         paths = self.merged(Event.CHANGE, paths)  # one generation for every change queued behind this one
         self.settling.changed(paths, time.monotonic())
-        names = sorted(self.shown(p) for p in paths)
+        names = sorted(self.as_seen(p) for p in paths)
         cause = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         self.start_generation(f"{cause} changed")
 
@@ -429,7 +429,7 @@ class Supervisor(EventLoop):
         finally:
             self.exit_code = self.stop_code  # whatever failed above, the server ends
 
-    def shown(self, path) -> str:
+    def as_seen(self, path) -> str:
         return as_seen(path, self.root)
 
 def served(cause: str, workers: list[WorkerHandle], elapsed_ms: float, settings: Settings) -> str:

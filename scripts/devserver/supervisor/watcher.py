@@ -156,7 +156,7 @@ class Watcher(threading.Thread):
     recursive = True
 
     def __init__(self, paths, on_change: Callable[[set[str]], None], *, templates_reload_themselves: bool,
-                 force_polling: bool | None, step_ms: int = STEP_MS, shown: Callable[[str], str] = str,
+                 force_polling: bool | None, step_ms: int = STEP_MS, as_seen: Callable[[str], str] = str,
                  on_assets: Callable[[set[str]], None] | None = None):
         super().__init__(name="watcher", daemon=True)
         self.paths = [str(p) for p in paths]
@@ -165,7 +165,7 @@ class Watcher(threading.Thread):
         self.filter = SourceFilter(templates_reload_themselves, self.paths, report_assets=on_assets is not None)
         self.force_polling = force_polling
         self.step_ms = step_ms
-        self.shown = shown
+        self.as_seen = as_seen
         self.stop_event = threading.Event()
 
     def run(self) -> None:
@@ -222,11 +222,11 @@ class Watcher(threading.Thread):
         missing = [p for p, identity in self.identities().items() if identity is None]
         if not missing:
             return True
-        say(f"warning: {', '.join(self.shown(p) for p in missing)} can no longer be seen: "
+        say(f"warning: {', '.join(self.as_seen(p) for p in missing)} can no longer be seen: "
             "reloading waits until it is back")
         while not self.stop_event.wait(ROOT_CHECK_MS / 1000):
             if all(identity is not None for identity in self.identities().values()):
-                say(f"{', '.join(self.shown(p) for p in missing)} is back: watching it again")
+                say(f"{', '.join(self.as_seen(p) for p in missing)} is back: watching it again")
                 return True
         return False
 
@@ -234,7 +234,7 @@ class Watcher(threading.Thread):
         for path in self.paths:
             if os.path.isdir(path):
                 for directory in self.filter.unreadable_dirs(path):
-                    say(f"warning: cannot read {self.shown(directory)} (permission denied): changes inside it are "
+                    say(f"warning: cannot read {self.as_seen(directory)} (permission denied): changes inside it are "
                         "not watched. Make it readable for this user (e.g. chown or chmod), or move it out of "
                         "RELOAD_PATHS")
 
