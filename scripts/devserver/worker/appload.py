@@ -138,16 +138,16 @@ def error_app(exc: BaseException | str, settings: Settings, status: int = 500):
     """
     message = exc if isinstance(exc, str) else summary(exc)
     if status == 503:
-        title, advice = "The app crashed", "It restarts by itself; this page is served until then."
+        title, next_step = "The app crashed", "It restarts by itself; this page is served until then."
         headers = [("Retry-After", "1")]
     else:
-        title, advice = "The app failed to load", "Fix the code and save: the server reloads by itself."
+        title, next_step = "The app failed to load", "Fix the code and save: the server reloads by itself."
         headers = []
 
     def plain(environ, start_response):
         body = (
             f"<!doctype html><title>{title}</title><h1>{title}</h1>"
-            f"<pre>{html.escape(message)}</pre><p>{advice}</p>"
+            f"<pre>{html.escape(message)}</pre><p>{next_step}</p>"
         ).encode()
         start_response("503 Service Unavailable" if status == 503 else "500 Internal Server Error",
                        [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body))),
