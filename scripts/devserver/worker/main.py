@@ -114,10 +114,7 @@ def read_orders(control: socket.socket, server: DrainingServer, live: LiveReload
                 worker_pid: int) -> None:
     """The supervisor's words, until it closes the control socket: SERVE, ASSETS, then DRAIN or STOP."""
     while True:
-        try:
-            message, fds, _, _ = socket.recv_fds(control, protocol.MAX_MESSAGE, 1, socket.MSG_CMSG_CLOEXEC)
-        except OSError:
-            break
+        message, fds = protocol.receive(control, 1)  # gevent's patched socket: this greenlet waits, no other
         if not message:
             break
         word, _, rest = message.decode().partition(" ")
