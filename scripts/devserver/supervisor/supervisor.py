@@ -432,6 +432,7 @@ class Supervisor(EventLoop):
     def as_seen(self, path) -> str:
         return as_seen(path, self.root)
 
+
 def served(cause: str, workers: list[WorkerHandle], elapsed_ms: float, settings: Settings) -> str:
     """What the log says once a generation serves: the start-up banner, or how the reload went."""
     if cause == "start":
