@@ -1,5 +1,14 @@
 """What blocks gevent's event loop is said once, with the request and the user's own line of code."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from devserver.worker.blocking import BlockingReport
 from harness import wait_for
 
 BLOCKING = '''
@@ -32,3 +41,103 @@ def test_off_with_blocking_warn_ms_0(devserver):
     wait_for(lambda: server.get("/block").text == "blocked", 10, message="the route")
     server.get("/block")
     assert "event loop was blocked" not in server.log()
+
+
+# In-process: the report's methods with made-up frames, as gevent's monitor would call them.
+
+VIEWS = '''from db import session
+
+
+def orders():
+    return session.execute("SELECT pg_sleep(2)")
+'''
+
+
+class Cursor:
+    """Stands for psycopg2's cursor, written in C: no frame of its own."""
+
+
+Cursor.__module__ = "psycopg2.extensions"
+
+
+def frame(path, line: int, back=None, module: str = "app", **names):
+    return SimpleNamespace(f_code=SimpleNamespace(co_filename=str(path)), f_lineno=line, f_back=back,
+                           f_globals={"__name__": module}, f_locals=names)
+
+
+@pytest.fixture
+def shop(tmp_path: Path):
+    """A project under a folder named devserver, and a stack blocked in psycopg2 under SQLAlchemy."""
+    root = tmp_path / "devserver" / "shop"
+    (root / "shop").mkdir(parents=True)
+    (root / "shop" / "views.py").write_text(VIEWS)
+    engine = tmp_path / "venv/lib/python3.11/site-packages/sqlalchemy/engine/default.py"
+    engine.parent.mkdir(parents=True)
+    engine.write_text("def do_execute(self, cursor, statement, parameters, context=None):\n"
+                      "    cursor.execute(statement, parameters)\n")
+    greenlet = object()
+    user = frame(root / "shop" / "views.py", 5)
+    generated = frame("<string>", 2, back=user)  # SQLAlchemy's exec'd code: never the user's
+    stack = frame(engine, 2, back=generated, module="sqlalchemy.engine.default", cursor=Cursor(), statement="")
+    handler = SimpleNamespace(greenlet=greenlet, command="GET", path="/orders")
+    report = BlockingReport(SimpleNamespace(handlers=[handler]), root, 200)
+    return SimpleNamespace(report=report, greenlet=greenlet, stack=stack)
+
+
+def block(shop, checks: int) -> None:
+    """One block that lasts `checks` of the monitor's checks, then a check that finds the loop turning."""
+    for _ in range(checks):
+        shop.report.blocked(shop.greenlet, shop.stack)
+        shop.report.on_check(None)
+    shop.report.on_check(None)
+
+
+def test_one_long_block_is_one_report(shop, capsys):
+    block(shop, 10)  # 2 s at 200 ms: ten checks
+    said = capsys.readouterr().err
+    assert said.count("blocked for more than 200 ms while serving GET /orders, at shop/views.py:5:") == 1
+    assert 'return session.execute("SELECT pg_sleep(2)")' in said
+    assert "blocked again" not in said and "<string>" not in said
+
+
+def test_separate_blocks_at_one_spot_are_counted_at_2_4_8(shop, capsys):
+    for _ in range(8):
+        block(shop, 3)
+    said = capsys.readouterr().err
+    assert said.count("blocked for more than") == 1
+    assert [line.rsplit("(", 1)[1] for line in said.splitlines() if "blocked again" in line] == [
+        "2 times so far)", "4 times so far)", "8 times so far)"]
+    assert "blocked again at shop/views.py:5 (2 times so far)" in said
+
+
+GEVENTS_MONITOR = '''
+import sys, time
+from types import SimpleNamespace
+import gevent
+from gevent import events
+from devserver.worker.blocking import BlockingReport
+
+def view(seconds):
+    time.sleep(seconds)  # not patched here: blocks the loop, as a C driver would
+
+gevent.sleep(0)  # the hub running first: gevent's monitor stops if it finds the hub not started
+BlockingReport(SimpleNamespace(handlers=[]), sys.argv[1], 100).start()
+events.subscribers.insert(0, lambda event: time.sleep(0.1))  # a slow check, as gevent's own report on a big app
+gevent.sleep(0.3)
+gevent.spawn(view, 1.5).join()  # about fifteen of the monitor's checks
+for _ in range(3):
+    gevent.sleep(0.3)  # the loop turns between blocks
+    gevent.spawn(view, 0.35).join()
+gevent.sleep(0.3)
+'''
+
+
+def test_gevents_monitor_one_long_block_is_one_report_and_the_next_ones_are_counted(tmp_path: Path):
+    """With gevent's own monitor thread (one short interpreter, no server)."""
+    script = tmp_path / "shop.py"
+    script.write_text(GEVENTS_MONITOR)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    said = subprocess.run([sys.executable, str(script), str(tmp_path)], env=env, capture_output=True, text=True,
+                          timeout=60).stderr
+    assert said.count("blocked for more than 100 ms, at shop.py:9:") == 1, said
+    assert said.count("blocked again at shop.py:9") == 2 and "(4 times so far)" in said, said

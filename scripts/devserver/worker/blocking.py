@@ -3,15 +3,18 @@
 A call that does not yield (a C driver's own socket I/O, a CPU-bound loop, the real time.sleep
 reached past the monkey-patching) holds every other request. gevent's monitor thread notices
 a loop that has not turned for BLOCKING_WARN_MS; this turns its report into one block in the
-log: for how long at least, which request was running, and the line of the user's own code
-it was on (not gevent's frames). The same spot again is counted, not repeated.
+log: for how long at least, which request was running, and the line of the user's own code it
+was on (not gevent's frames). One block is one report, however many of the monitor's checks
+it lasts; the same spot blocking again is counted, not repeated.
+
+gevent has no public name for MonitorWarning (gevent._monitor); add_monitoring_function is
+the documented IPeriodicMonitorThread interface.
 """
 
 from __future__ import annotations
 
 import linecache
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -29,10 +32,11 @@ class BlockingReport:
         self.root = root
         self.project = placement.places(root)
         self.threshold_ms = threshold_ms
-        self.seen: dict[tuple[str, int], int] = {}  # spot -> times
-        # The block being reported: a long one fires at each of the monitor's checks (one per threshold),
-        # while a check between two blocks sees the switch and fires nothing.
-        self.episode: tuple[int, float] = (0, 0.0)  # (greenlet, when it last fired)
+        self.seen: dict[tuple[str, int], int] = {}  # spot -> blocks there
+        # The block going on: while one lasts, each of the monitor's checks reports it again; a check that
+        # finds the loop turning (between two blocks, however close) reports nothing, and ends it.
+        self.blocking: int | None = None  # id() of the greenlet holding the loop
+        self.reported = False  # by the check now running
 
     def start(self) -> None:
         gevent.config.monitor_thread = True
@@ -41,22 +45,33 @@ class BlockingReport:
         events.subscribers.append(self.on_event)
         with warnings.catch_warnings():  # gevent would also watch memory, with psutil, which it lacks here
             warnings.simplefilter("ignore", MonitorWarning)
-            gevent.get_hub().start_periodic_monitoring_thread()  # threads do not survive a fork: this worker's
+            monitor = gevent.get_hub().start_periodic_monitoring_thread()  # threads do not survive a fork
+        # The same period as the blocking check, added after it: runs right after it, at each of its checks.
+        monitor.add_monitoring_function(self.on_check, gevent.config.max_blocking_time)
 
     def on_event(self, event) -> None:
-        if not isinstance(event, events.EventLoopBlocked):
-            return
-        now, (greenlet, last) = time.monotonic(), self.episode
-        self.episode = (id(event.greenlet), now)
-        if greenlet == id(event.greenlet) and now - last < 1.5 * self.threshold_ms / 1000:
+        if isinstance(event, events.EventLoopBlocked):
+            hub = event.hub
+            self.blocked(event.greenlet, sys._current_frames().get(hub.thread_ident) if hub is not None else None)
+
+    def on_check(self, _hub) -> None:
+        """After each of the monitor's checks: one that reported nothing ends the block."""
+        if not self.reported:
+            self.blocking = None
+        self.reported = False
+
+    def blocked(self, greenlet, frame) -> None:
+        """A check found the loop held by `greenlet`, at `frame` (the innermost of the blocked thread)."""
+        self.reported = True
+        if self.blocking == id(greenlet):
             return  # the same block, still going (by now, maybe past the user's line)
-        frame = sys._current_frames().get(event.hub.thread_ident) if event.hub is not None else None
+        self.blocking = id(greenlet)
         where = placement.users_frame(frame, self.project)
         spot = (where.f_code.co_filename, where.f_lineno) if where else ("?", 0)
         times = self.seen[spot] = self.seen.get(spot, 0) + 1
         if times & (times - 1):
             return  # said at 1, 2, 4, 8... times: counted, not repeated
-        request = self.request_of(event.greenlet)
+        request = self.request_of(greenlet)
         place = f"{placement.as_seen(spot[0], self.root)}:{spot[1]}" if where else "code outside the project"
         if times > 1:
             say(f"warning: the event loop was blocked again at {place} ({times} times so far)")
