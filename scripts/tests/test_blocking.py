@@ -120,7 +120,6 @@ from devserver.worker.blocking import BlockingReport
 def view(seconds):
     time.sleep(seconds)  # not patched here: blocks the loop, as a C driver would
 
-gevent.sleep(0)  # the hub running first: gevent's monitor stops if it finds the hub not started
 BlockingReport(SimpleNamespace(handlers=[]), sys.argv[1], 100).start()
 events.subscribers.insert(0, lambda event: time.sleep(0.1))  # a slow check, as gevent's own report on a big app
 gevent.sleep(0.3)

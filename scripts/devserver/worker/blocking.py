@@ -39,10 +39,15 @@ class BlockingReport:
         self.reported = False  # by the check now running
 
     def start(self) -> None:
-        gevent.config.monitor_thread = True
         gevent.config.max_blocking_time = self.threshold_ms / 1000
         gevent.config.print_blocking_reports = False  # ours instead: short, and about the user's code
         events.subscribers.append(self.on_event)
+        # From inside the running hub: gevent's monitor stops for good if its first check finds the hub not
+        # started yet (a worker's hub first runs when it starts serving).
+        gevent.get_hub().loop.run_callback(self.start_monitor)
+
+    def start_monitor(self) -> None:
+        gevent.config.monitor_thread = True
         with warnings.catch_warnings():  # gevent would also watch memory, with psutil, which it lacks here
             warnings.simplefilter("ignore", MonitorWarning)
             monitor = gevent.get_hub().start_periodic_monitoring_thread()  # threads do not survive a fork
