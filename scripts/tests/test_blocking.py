@@ -92,12 +92,13 @@ def block(shop, checks: int) -> None:
     shop.report.on_check(None)
 
 
-def test_one_long_block_is_one_report(shop, capsys):
+def test_one_long_block_is_one_report_naming_the_driver(shop, capsys):
     block(shop, 10)  # 2 s at 200 ms: ten checks
     said = capsys.readouterr().err
     assert said.count("blocked for more than 200 ms while serving GET /orders, at shop/views.py:5:") == 1
     assert 'return session.execute("SELECT pg_sleep(2)")' in said
     assert "blocked again" not in said and "<string>" not in said
+    assert "inside psycopg2" in said and "psycogreen" in said and "README.md#gevent-rules" in said
 
 
 def test_separate_blocks_at_one_spot_are_counted_at_2_4_8(shop, capsys):
@@ -108,6 +109,27 @@ def test_separate_blocks_at_one_spot_are_counted_at_2_4_8(shop, capsys):
     assert [line.rsplit("(", 1)[1] for line in said.splitlines() if "blocked again" in line] == [
         "2 times so far)", "4 times so far)", "8 times so far)"]
     assert "blocked again at shop/views.py:5 (2 times so far)" in said
+
+
+def test_a_cooperative_or_unknown_driver_is_not_named(shop, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "psycopg2.extensions", SimpleNamespace(get_wait_callback=lambda: print))
+    block(shop, 1)  # psycogreen's wait callback is set: psycopg2 cooperates
+    assert "inside psycopg2" not in capsys.readouterr().err
+    monkeypatch.delitem(sys.modules, "psycopg2.extensions")
+    shop.stack.f_locals = {"cursor": object()}
+    shop.report.seen.clear()
+    block(shop, 1)
+    said = capsys.readouterr().err
+    assert "blocked for more than" in said and "inside" not in said
+
+
+def test_a_frame_of_mysqlclient_names_it(shop, capsys, tmp_path):
+    cursors = frame(tmp_path / "venv/lib/python3.11/site-packages/MySQLdb/cursors.py", 319, back=shop.stack.f_back,
+                    module="MySQLdb.cursors")
+    shop.stack = cursors
+    block(shop, 2)
+    said = capsys.readouterr().err
+    assert "at shop/views.py:5" in said and "inside mysqlclient (MySQLdb)" in said and "PyMySQL" in said
 
 
 GEVENTS_MONITOR = '''

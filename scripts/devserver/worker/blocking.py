@@ -3,9 +3,10 @@
 A call that does not yield (a C driver's own socket I/O, a CPU-bound loop, the real time.sleep
 reached past the monkey-patching) holds every other request. gevent's monitor thread notices
 a loop that has not turned for BLOCKING_WARN_MS; this turns its report into one block in the
-log: for how long at least, which request was running, and the line of the user's own code it
-was on (not gevent's frames). One block is one report, however many of the monitor's checks
-it lasts; the same spot blocking again is counted, not repeated.
+log: for how long at least, which request was running, the line of the user's own code it
+was on (not gevent's frames), and the database driver that blocks when it is a known one.
+One block is one report, however many of the monitor's checks it lasts; the same spot blocking
+again is counted, not repeated.
 
 gevent has no public name for MonitorWarning (gevent._monitor); add_monitoring_function is
 the documented IPeriodicMonitorThread interface.
@@ -14,6 +15,7 @@ the documented IPeriodicMonitorThread interface.
 from __future__ import annotations
 
 import linecache
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -24,6 +26,13 @@ from gevent._monitor import MonitorWarning
 
 from devserver import placement
 from devserver.log import say
+
+# C database drivers that wait for the server by themselves (README.md, "gevent rules"): top-level module -> advice.
+DRIVERS = {
+    "psycopg2": ("psycopg2", "psycogreen's patch_psycopg() makes it cooperate, or use psycopg 3"),
+    "MySQLdb": ("mysqlclient (MySQLdb)", "PyMySQL cooperates"),
+}
+RULES = "README.md#gevent-rules"
 
 
 class BlockingReport:
@@ -85,6 +94,10 @@ class BlockingReport:
                  + (f" while serving {request}" if request else "") + f", at {place}:"]
         if where:
             lines.append(f"    {linecache.getline(spot[0], spot[1]).strip()}")
+        driver = blocking_driver(frame, where)
+        if driver:
+            name, advice = DRIVERS[driver]
+            lines.append(f"  It waits inside {name}, a driver that blocks gevent: {advice} (see {RULES}).")
         lines.append("  Every other request waited meanwhile. Make the call cooperative (a pure-Python or "
                      "gevent-aware driver, gevent.sleep, a threadpool), or raise BLOCKING_WARN_MS.")
         say("\n".join(lines))
@@ -94,3 +107,35 @@ class BlockingReport:
             if handler.greenlet is greenlet and getattr(handler, "command", None):
                 return f"{handler.command} {handler.path}"
         return None
+
+
+def blocking_driver(frame, stop=None) -> str | None:
+    """The known blocking driver (a key of DRIVERS) the blocked thread waits in: a frame of its own between
+    `frame` (the innermost) and `stop` (the user's), or one of its objects that the innermost frame's line
+    names (a driver written in C has no frame: SQLAlchemy's `cursor.execute(statement, parameters)`)."""
+    innermost = frame
+    while frame is not None and frame is not stop:
+        if (driver := top_module(frame.f_globals.get("__name__"))) in DRIVERS:
+            return driver if blocks(driver) else None
+        frame = frame.f_back
+    if innermost is None:
+        return None
+    named = set(re.findall(r"[A-Za-z_]\w*", linecache.getline(innermost.f_code.co_filename, innermost.f_lineno)))
+    try:
+        held = [value for name, value in innermost.f_locals.items() if name in named]
+    except Exception:  # noqa: BLE001 - a frame's locals are a bonus here, never a reason to fail the report
+        return None
+    for value in held:
+        if (driver := top_module(type(value).__module__)) in DRIVERS:
+            return driver if blocks(driver) else None
+    return None
+
+
+def top_module(name) -> str:
+    return name.partition(".")[0] if isinstance(name, str) else ""
+
+
+def blocks(driver: str) -> bool:
+    """psycopg2 made cooperative (psycogreen sets its wait callback) no longer blocks."""
+    extensions = sys.modules.get("psycopg2.extensions") if driver == "psycopg2" else None
+    return extensions is None or getattr(extensions, "get_wait_callback", lambda: None)() is None
