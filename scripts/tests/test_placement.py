@@ -104,9 +104,12 @@ def test_the_load_watch_names_the_users_innermost_line(tmp_path: Path):
     project = tmp_path / "devserver"  # a folder named like the dev server: still the user's
     views = project_module(project, "models", "def connect(probe):\n    return probe()  # waits here\n")
     watch = LoadWatch(str(project))
-    where = views.connect(lambda: (setattr(watch, "loading", SimpleNamespace(gr_frame=sys._getframe())),
-                                   watch.where())[1])
-    assert where == "models.py:2 (return probe()  # waits here)"
+
+    def waiting():  # where the loading greenlet is: here, called by the project's module
+        watch.loading = SimpleNamespace(gr_frame=sys._getframe())
+        return watch.where()
+
+    assert views.connect(waiting) == "models.py:2 (return probe()  # waits here)"
     watch.loading = SimpleNamespace(gr_frame=sys._getframe())  # only the tests' and pytest's frames
     assert watch.where() is None
 
