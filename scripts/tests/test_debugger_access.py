@@ -5,11 +5,12 @@ And the PIN is not in the environment of the app's processes (one real server)."
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.debug import DebuggedApplication
 from werkzeug.test import Client
 
 from devserver.own_machine import default_gateway, is_own_machine
 from devserver.settings import load_settings
-from devserver.worker.debugger import OwnMachineOnly, debugged
+from devserver.worker.debugger import OwnMachineOnly, bare_errors, debugged
 
 GATEWAY = "172.18.0.1"  # where Docker delivers the published port's connections from
 
@@ -61,6 +62,22 @@ def test_an_untrusted_host_gets_no_traceback_and_the_console_refused():
     page = get("/boom", "127.0.0.1", host="evil.example")
     assert page.status_code == 500 and "secret-local-value" not in page.text
     assert get("/console", "127.0.0.1", host="evil.example").status_code == 400
+
+
+def test_with_a_werkzeug_that_checks_no_host_the_gate_does(monkeypatch):
+    """Werkzeug before 3.0.3 (an app's old pins) checks no Host (CVE-2024-34069): the console still answers
+    400 to an untrusted Host, and this machine under a trusted one still gets it."""
+    monkeypatch.setattr(DebuggedApplication, "check_host_trust", lambda self, environ: True)  # as 3.0.1 was
+    debugger = DebuggedApplication(app(), evalex=True, pin_logging=False)
+    gate = Client(OwnMachineOnly(debugger, bare_errors(app()), frozenset(), [".localhost", "127.0.0.1"],
+                                 debugger_checks_hosts=False))
+
+    def get_(path, host):
+        return gate.get(path, headers={"Host": host}, environ_overrides={"REMOTE_ADDR": "127.0.0.1"})
+
+    assert get_("/console", "evil.example").status_code == 400
+    assert get_("/console", "localhost").status_code == 200
+    assert "secret-local-value" not in get_("/boom", "evil.example").text
 
 
 def test_the_pin_is_the_supervisors():
