@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -39,6 +40,41 @@ def wait_for(predicate, timeout: float, interval: float = 0.02, message: str = "
             last_error = exc
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message} (last error: {last_error!r})")
+
+
+class Polling:
+    """Clients asking `url` without pause for as long as the block lasts: a browser tab (`True`: one
+    kept-alive session) or a script (`False`: a new connection per request) each. `statuses` has every
+    answer's status, -1 for a request that got none."""
+
+    def __init__(self, url: str, keep_alive: tuple[bool, ...] = (True, True), pause_after_failure: float = 0.0):
+        self.url = url
+        self.pause_after_failure = pause_after_failure
+        self.statuses: list[int] = []
+        self.done = threading.Event()
+        self.threads = [threading.Thread(target=self._poll, args=(keep,)) for keep in keep_alive]
+
+    def _poll(self, keep_alive: bool) -> None:
+        session = requests.Session() if keep_alive else requests
+        while not self.done.is_set():
+            try:
+                self.statuses.append(session.get(self.url, timeout=10).status_code)
+            except requests.RequestException:
+                self.statuses.append(-1)
+                time.sleep(self.pause_after_failure)
+
+    def counts(self) -> dict[int, int]:
+        return {status: self.statuses.count(status) for status in set(self.statuses)}
+
+    def __enter__(self) -> Polling:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        for thread in self.threads:
+            thread.join(15)
 
 
 def free_port() -> int:

@@ -12,13 +12,12 @@ import os
 import random
 import signal
 import socket
-import threading
 import time
 
 import pytest
 import requests
 
-from harness import process_table, processes_with_marker, wait_for
+from harness import Polling, process_table, processes_with_marker, wait_for
 
 APP = '''\
 import os, time
@@ -62,35 +61,6 @@ def health(url: str) -> int:
         return 0
 
 
-class Traffic:
-    """A new-connection client and a keep-alive client, polling until stopped."""
-
-    def __init__(self, url: str):
-        self.url = url
-        self.done = threading.Event()
-        self.answers = 0
-        self.threads = [threading.Thread(target=self.poll, args=(keep,)) for keep in (False, True)]
-
-    def poll(self, keep_alive: bool) -> None:
-        session = requests.Session() if keep_alive else requests
-        while not self.done.is_set():
-            try:
-                session.get(self.url + "/", timeout=10)
-                self.answers += 1
-            except requests.RequestException:
-                time.sleep(0.01)  # a killed worker's connection: the next one goes on
-
-    def __enter__(self):
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.done.set()
-        for thread in self.threads:
-            thread.join(15)
-
-
 def children(server) -> list[int]:
     """The server's processes below the supervisor: workers, fork servers, the app's forks."""
     table = process_table()
@@ -115,7 +85,8 @@ def test_chaos(project, devserver, seed):
     def save(text: str) -> None:
         (package / "__init__.py").write_text(text)
 
-    with Traffic(server.url):
+    # A script's clients and a browser tab's; a killed worker's connection fails, and the next one goes on.
+    with Polling(server.url + "/", keep_alive=(False, True), pause_after_failure=0.01):
         for step in range(STEPS):
             action = rng.choice(["save", "save", "broken", "requirements", "sighup", "kill", "crash", "fork"])
             done.append(action)

@@ -8,13 +8,12 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import threading
 import time
 
 import pytest
 import requests
 
-from harness import processes_with_marker, wait_for
+from harness import Polling, processes_with_marker, wait_for
 
 SHOP = '''\
 import os, subprocess, sys, time
@@ -186,21 +185,7 @@ def rapid_truncate_then_write_saves(server, project) -> None:
     """40 truncate-then-write saves under two keep-alive clients: never an error page, never a failed
     request; then a real syntax error shows, and its fix is served."""
     source = project / "shop" / "__init__.py"
-    statuses: list[int] = []
-    done = threading.Event()
-
-    def poll():
-        session = requests.Session()
-        while not done.is_set():
-            try:
-                statuses.append(session.get(server.url + "/", timeout=10).status_code)
-            except requests.RequestException:
-                statuses.append(-1)
-
-    clients = [threading.Thread(target=poll) for _ in range(2)]
-    for client in clients:
-        client.start()
-    try:
+    with Polling(server.url + "/") as clients:
         for n in range(2, 42):
             text = SHOP.format(setup="").replace('"v1"', f'"v{n}"')
             with open(source, "w") as f:
@@ -209,12 +194,8 @@ def rapid_truncate_then_write_saves(server, project) -> None:
             source.write_text(text)
             time.sleep(0.06)  # and between saves
         serves(server, "v41")
-    finally:
-        done.set()
-        for client in clients:
-            client.join(15)
-    assert len(statuses) > 100
-    assert statuses.count(500) == 0 and statuses.count(-1) == 0, {s: statuses.count(s) for s in set(statuses)}
+    assert len(clients.statuses) > 100
+    assert clients.statuses.count(500) == 0 and clients.statuses.count(-1) == 0, clients.counts()
     source.write_text(source.read_text() + "\ndef broken(:\n")
     started = time.monotonic()
     wait_for(lambda: server.get("/").status_code == 500, 15, message="the syntax error page")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness import process_table, processes_with_marker, wait_for
+from harness import Polling, process_table, processes_with_marker, wait_for
 
 FORKER = '''\
 import os, signal, time
@@ -177,32 +176,14 @@ def test_fork_failing_with_eagain_keeps_the_current_generation_serving(forker, p
 
 def test_production_sighup_with_code_that_does_not_load_keeps_the_old_workers_serving(forker, project):
     server = forker(APP_ENV="production", SECRET_KEY="x" * 32, FLASK_DEBUG="0", WEB_CONCURRENCY="2")
-    statuses: list[int] = []
-    done = threading.Event()
-
-    def poll():
-        session = requests.Session()
-        while not done.is_set():
-            try:
-                statuses.append(session.get(server.url + "/", timeout=10).status_code)
-            except requests.RequestException:
-                statuses.append(-1)
-
-    clients = [threading.Thread(target=poll) for _ in range(2)]
-    for client in clients:
-        client.start()
-    try:
+    with Polling(server.url + "/") as clients:
         (project / "forker" / "__init__.py").write_text("def broken(:\n")
         server.process.send_signal(signal.SIGHUP)
         wait_for(lambda: "the workers already running go on serving" in server.log(), 15,
                  message=f"the failed reload said\n{server.log()}")
-        count = len(statuses)
-        wait_for(lambda: len(statuses) > count + 20, 10, message="requests answered after it")
-    finally:
-        done.set()
-        for client in clients:
-            client.join(15)
-    assert set(statuses) == {200}, {s: statuses.count(s) for s in set(statuses)}
+        count = len(clients.statuses)
+        wait_for(lambda: len(clients.statuses) > count + 20, 10, message="requests answered after it")
+    assert clients.counts().keys() == {200}, clients.counts()
     assert server.process.poll() is None
     write_forker(project, "v2")
     server.process.send_signal(signal.SIGHUP)
