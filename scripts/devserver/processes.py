@@ -43,7 +43,7 @@ def write_status(fd: int, status: int) -> None:
         os.close(fd)
 
 
-def read_status(fd: int, timeout: float) -> int | None:
+def read_status(fd: int, timeout: float | None) -> int | None:
     """A child's exit status from its status pipe (None: not reported within `timeout`, or the
     reaper died first); closes the pipe."""
     try:

@@ -282,7 +282,7 @@ SETTINGS: tuple[Setting, ...] = (
             doc="the debugger's PIN (`123-456-789`); `off` disables it, with a warning",
             default_doc="a new PIN each start, logged once", parse=parse_pin,
             field="debug_pin", type=str | None,  # None: a new one each start (entrypoint.with_debugger_pin)
-            to_env=str, secret=True),
+            secret=True),  # not exported: the workers' debugger has it from the settings
     Setting(name="DEBUGGER_TRUSTED_HOSTS",
             doc="extra host names (besides `localhost`, `127.0.0.1`) the debugger console accepts, comma-separated",
             default_doc="none", parse=parse_names, field="trusted_hosts", type=tuple[str, ...], example="myapp.test"),

@@ -53,6 +53,11 @@ class Dependencies:
         self.installer.request()
         return True
 
+    def saved_while_installing(self, paths: set[str]) -> None:
+        """A requirements file saved during the start-up install: one more run after it (never lost)."""
+        if self.installer and any(is_requirements(p) for p in paths):
+            self.installer.request()
+
     def installed_at_start(self, result: Installed) -> None:
         self.site_packages = site_packages_listing()
         if result.ok:

@@ -73,7 +73,9 @@ class ForkServerHandle:
         processes.follow(self.control, process_fd, self._heard, self._closed, size=protocol.MAX_MESSAGE)
         with self.lock:
             self.control.close()
-        self.exit_status = processes.read_status(status_fd, STATUS_WAIT)
+        # Without a pidfd the channel's close is all there is, and a retired fork server closes it long
+        # before it exits: its status (written by the reaper, or EOF if that cannot be) is the exit.
+        self.exit_status = processes.read_status(status_fd, STATUS_WAIT if process_fd is not None else None)
         listing = self.env.get(protocol.PRELOAD_LEARNED_ENV)
         if listing:  # it reads and deletes its list; one killed before it did must not leave the file behind
             Path(listing).unlink(missing_ok=True)

@@ -190,8 +190,8 @@ class Launcher:
                 say(f"error: PRELOAD could not import {forkserver.failure}; preloading is off until the next "
                     "start (fix PRELOAD, or set PRELOAD=0)")
                 self.preload = False
-            elif forkserver.closed.is_set() and self.cache and self._set_aside_failures(forkserver):
-                self.forkserver = self._new_forkserver()  # without the module it died importing
+            elif forkserver.closed.is_set():
+                self._replace_dead()
             else:
                 say(f"{worker.start_failure}: starting this worker the plain way")
                 self.rebuild("it stopped answering")
@@ -204,11 +204,15 @@ class Launcher:
         if self.forkserver.closed.is_set():
             if self.forkserver.failure:
                 return None  # a worker asked of it says so (launch_again)
-            if self.cache and self._set_aside_failures(self.forkserver):
-                self.forkserver = self._new_forkserver()  # without what it could not preload
-            else:
-                self.rebuild(f"it {describe_exit(self.forkserver.exit_status)}")
+            self._replace_dead()
         return self.forkserver  # ready or not: a fork asked now waits in its socket until it has preloaded
+
+    def _replace_dead(self) -> None:
+        """The fork server in use died: a new one, without what it could not preload (or died importing)."""
+        if self.cache and self._set_aside_failures(self.forkserver):
+            self.forkserver = self._new_forkserver()
+        else:
+            self.rebuild(f"it {describe_exit(self.forkserver.exit_status)}")
 
     def pids(self) -> set[int]:
         """The fork servers', retired ones included: children of ours that are not workers."""

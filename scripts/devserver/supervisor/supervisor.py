@@ -154,6 +154,8 @@ class Supervisor(EventLoop):
     def on_deps(self, paths: set[str]) -> None:
         if self.phase == SERVING:
             self.reload_for(self.dependencies.changed(paths))
+        elif self.phase == INSTALLING:
+            self.dependencies.saved_while_installing(paths)  # installed next, before the first worker
 
     def on_installed(self, result: Installed) -> None:
         if self.phase == INSTALLING:
@@ -169,8 +171,9 @@ class Supervisor(EventLoop):
 
     def on_signal(self, signum: int) -> None:
         if self.phase == STOPPING:
-            if signum == signal.SIGINT and self.stop_code == 0 and self.retiring:
-                say("second Ctrl-C: killing the workers now")
+            installing = self.installer is not None and self.installer.running
+            if signum == signal.SIGINT and self.stop_code == 0 and (self.retiring or installing):
+                say(f"second Ctrl-C: killing the {'workers' if self.retiring else 'install'} now")
                 self.served.clear()  # said already, and not for want of time
                 self.stop_deadline = 0.0
                 for worker in self.retiring:
@@ -227,8 +230,7 @@ class Supervisor(EventLoop):
         elif worker in self.current:
             self.current.remove(worker)
             lived = time.monotonic() - worker.started
-            self.crashes = 1 if lived > STABLE_AFTER or worker.error_only else self.crashes + 1
-            delay = min(CRASH_BACKOFF_MAX, 0.5 * 2 ** (self.crashes - 1))
+            delay = self.backoff(fresh=lived > STABLE_AFTER or worker.error_only)
             say(f"error: the app crashed: {worker} {status} while serving; starting a new one in {delay:g}s "
                 "(requests meanwhile get a 503 page)")
             if not self.current and not self.pending:  # nobody serves: say so rather than leave requests hanging
@@ -266,12 +268,17 @@ class Supervisor(EventLoop):
         except OSError as exc:
             self.cannot_start(exc)
 
+    def backoff(self, fresh: bool = False) -> float:
+        """Seconds before the next try after a crash or a failed start: 0.5 doubling to CRASH_BACKOFF_MAX;
+        `fresh`: the one that crashed had lived long (or was an error page), so counting starts again."""
+        self.crashes = 1 if fresh else self.crashes + 1
+        return min(CRASH_BACKOFF_MAX, 0.5 * 2 ** (self.crashes - 1))
+
     def cannot_start(self, exc: OSError) -> None:
         """No process could be started (fork or Popen failed): a failed generation, tried again after a
         back-off; whatever serves keeps serving."""
         self.end_unserved(self.pending)
-        self.crashes += 1
-        delay = min(CRASH_BACKOFF_MAX, 0.5 * 2 ** (self.crashes - 1))
+        delay = self.backoff()
         why = {errno.EAGAIN: "too many processes (the app may be leaking them; compose's pids_limit is 512)",
                errno.ENOMEM: "not enough memory",
                errno.EMFILE: "too many open files (the app may be leaking them)"}.get(exc.errno, "")
@@ -291,7 +298,10 @@ class Supervisor(EventLoop):
         new, old = self.pending, self.current
         # The old workers pass every connection they are not answering to the new ones, through one
         # channel (made first: EMFILE here must leave the generations as they are).
-        give, take = handover.channel() if old else (None, None)
+        try:
+            give, take = handover.channel() if old else (None, None)
+        except OSError as exc:
+            return self.cannot_start(exc)  # EMFILE: the generation is tried again after a back-off
         self.pending = []
         self.promote_at = None
         self.settling.served()
@@ -318,6 +328,7 @@ class Supervisor(EventLoop):
         if not any(w.error_only for w in new):
             self.launcher.verdict(ok)  # after a crash blamed on the learned preload: was it?
         if ok:  # what the app imported from outside the project: the fork server may preload it
+            self.restart_at = None  # a crash while it loaded: the app serves again, nothing to restart
             self.launcher.preload_next(set().union(*(w.imported for w in new)))
         self.end_handover()
 

@@ -96,8 +96,10 @@ class WorkerHandle:
         if self.pid is None:
             self._gone()
             return
-        processes.follow(self.control, processes.pidfd(self.pid), self._heard, size=protocol.MAX_MESSAGE)
-        self.exit_status = processes.read_status(self.status_fd, STATUS_WAIT)
+        process_fd = processes.pidfd(self.pid)
+        processes.follow(self.control, process_fd, self._heard, size=protocol.MAX_MESSAGE)
+        # Without a pidfd, the close of its channel is no proof of its exit: its status is.
+        self.exit_status = processes.read_status(self.status_fd, STATUS_WAIT if process_fd is not None else None)
         self.status_fd = None
         self._gone()
 

@@ -24,10 +24,10 @@ PLANTED = [
     ".netrc", "_netrc", ".npmrc", "frontend/.npmrc", ".pypirc", ".git-credentials", ".pgpass", ".my.cnf",
     "app/.htpasswd",
     "passwords.kdbx", "infra/terraform.tfstate", "infra/terraform.tfstate.backup",
-    "dump.sql", "backup.sql.gz", "db.dump", "app/settings.py.bak",
+    "dump.sql", "db/nightly-backup.sql", "backup.sql.gz", "db.dump", "app/settings.py.bak",
 ]
 # Beside them, files that are no secret and must still be in the images: proof the listing sees /app.
-KEPT = ["app/__init__.py", "app/deploy/server.crt", ".docker/README.md"]
+KEPT = ["app/__init__.py", "app/deploy/server.crt", ".docker/README.md", "app/schema.sql"]
 PREFIX = "left out of the images (secret-looking files, see .dockerignore): "
 
 
