@@ -406,3 +406,22 @@ def test_the_fakes_and_the_real_collaborators_answer_to_the_same_roles():
                              (roles.Installer, installer.Installer, FakeInstaller)]:
         assert roles.missing(role, real) == [], real
         assert roles.missing(role, fake) == [], fake
+
+
+def test_a_requirements_save_during_the_start_up_install_is_installed_next(installing_at_start):
+    sup = installing_at_start
+    sup.installer.running = True
+    handle(sup, (Event.DEPS, {str(APPS / "requirements.txt")}))
+    assert sup.installer.requests == 2 and sup.phase == "installing"  # one more run, after this one
+
+
+def test_a_crash_while_new_code_loads_restarts_nothing_once_it_serves(sup):
+    first = serving(sup)
+    handle(sup, (Event.CHANGE, {"a.py"}))
+    (new,) = sup.pending
+    handle(sup, first.exit(-signal.SIGKILL))  # the serving worker crashes while the new code loads
+    assert sup.restart_at is not None
+    handle(sup, new.load())
+    assert sup.current == [new] and sup.restart_at is None  # the new code serves: no second generation
+    sup.housekeeping()
+    assert sup.pending == []
