@@ -65,7 +65,7 @@ def dap():
     except OSError as e:
         return "error: " + str(e)
 
-console = get("/console", "127.0.0.1:5000")
+console = get("/console", "localhost:5000")  # a trusted Host: only the peer is wrong
 boom = get("/boom", "localhost:5000")
 print(json.dumps({"console": console, "boom": boom, "dap": dap()}))
 """
