@@ -157,17 +157,26 @@ def default_processes() -> int:
         return os.cpu_count() or 1
 
 
+class ProjectCode(type(Path())):
+    """The project root, watched for its code only: the watcher reports its Python files, the
+    files of its packages (a directory with an `__init__.py` at the root) and templates and static
+    files, not the data, uploads or logs an app writes beside them (watcher.SourceFilter)."""
+
+
 def default_app_dir(flask_app: str, cwd: Path) -> Path:
-    """The directory to watch by default: the package FLASK_APP names, else the working directory.
+    """The directory to watch by default: the package FLASK_APP names, else the module's directory;
+    a module at the project root (`blog.py`, `blog:create_app()`) has the project's code (ProjectCode).
 
     Worked out from the string alone: the supervisor never imports the user's code.
     """
     target = flask_app.split(":", 1)[0].strip()
     if target.endswith(".py") or "/" in target:
         path = (cwd / target).resolve()
-        return path if path.is_dir() else path.parent
+        if path.is_dir():
+            return path
+        return ProjectCode(path.parent) if path.parent == cwd.resolve() else path.parent
     package = cwd / target.split(".", 1)[0]
-    return package if package.is_dir() else cwd
+    return package if package.is_dir() else ProjectCode(cwd)
 
 
 # -- the declarations ----------------------------------------------------------------------------------
@@ -254,7 +263,8 @@ SETTINGS: tuple[Setting, ...] = (
             in_production="0"),
     Setting(name="RELOAD_PATHS",
             doc="what to watch, comma-separated, relative to the project (ignored in production)",
-            default_doc="the package `FLASK_APP` names", parse=parse_names, field="reload_paths",
+            default_doc="the package `FLASK_APP` names; for a module at the root, the project's Python files, "
+                        "packages and templates", parse=parse_names, field="reload_paths",
             type=tuple[Path, ...],  # resolved against the project by reload_paths()
             example="app", in_production=""),
     Setting(name="WATCHFILES_FORCE_POLLING",
@@ -451,7 +461,7 @@ def policy(values: dict) -> list[str]:
 
 def reload_paths(values: dict, raw: str, cwd: Path) -> tuple[tuple[Path, ...], list[str]]:
     """RELOAD_PATHS (`raw`, its names parsed in `values`) resolved against the project, and a line for
-    each that is wrong; by default the package FLASK_APP names."""
+    each that is wrong; by default the package FLASK_APP names (default_app_dir)."""
     if not values["reload"]:
         return (), []
     if not raw.strip():

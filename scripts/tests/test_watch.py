@@ -330,3 +330,93 @@ def test_sqlite_databases_and_the_instance_folder_never_reload(devserver):
     lines = reload_lines(server)
     assert len(lines) == 1 and lines[0].endswith(": kiosk/config.py changed"), lines
     assert server.get("/").status_code == 200
+
+
+# -- rotated logs, a logs/ folder, and a module at the project root (issue 27) -------------------
+
+@pytest.mark.parametrize("relative", [
+    "app.log.1", "app.log.2026-12-01", "app.log.3.gz", "logs/app.log", "logs/app.log.1", "logs/notes.txt",
+    "sub/logs/worker.log.2",
+])
+def test_filter_ignores_rotated_logs_and_a_logs_folder(relative):
+    assert not kept(relative)
+
+
+@pytest.mark.parametrize("relative", ["logging.py", "logs.py", "blog.py", "catalog/views.py", "changelog.md"])
+def test_filter_keeps_sources_named_like_logs(relative):
+    assert kept(relative)
+
+
+def project_code_root(tmp_path: Path) -> Path:
+    """A project with a module at the root (FLASK_APP=module.py) and a package beside it."""
+    (tmp_path / "module.py").write_text("from app import app\n")
+    (tmp_path / "app" / "templates").mkdir(parents=True)
+    (tmp_path / "app" / "__init__.py").write_text("")
+    (tmp_path / "app" / "routes.py").write_text("")
+    return tmp_path
+
+
+@pytest.mark.parametrize("relative", [
+    "module.py", "config.py", "app/routes.py", "app/translations/de/messages.mo", "app/templates/index.html",
+    "templates/base.html", "migrations/versions/1_first.py",
+])
+def test_a_module_at_the_root_reloads_for_the_projects_code(tmp_path, relative):
+    from devserver.settings import load_settings
+
+    root = project_code_root(tmp_path)
+    (paths,) = load_settings({"FLASK_APP": "module.py"}, cwd=root).reload_paths
+    assert paths == root
+    assert SourceFilter(False, [paths])(Change.modified, str(root / relative))
+
+
+@pytest.mark.parametrize("relative", [
+    "logs/app.log.1", "data.csv", "uploads/x.png", "notes.md", "exports/2026/report.pdf", ".flaskenv", "app.db",
+])
+def test_a_module_at_the_root_reloads_for_nothing_the_app_writes_beside_its_code(tmp_path, relative):
+    from devserver.settings import load_settings
+
+    root = project_code_root(tmp_path)
+    (paths,) = load_settings({"FLASK_APP": "module:create_app()"}, cwd=root).reload_paths
+    assert not SourceFilter(False, [paths])(Change.modified, str(root / relative))
+
+
+def test_reload_paths_set_to_the_root_still_watch_everything_under_it(tmp_path):
+    from devserver.settings import load_settings
+
+    root = project_code_root(tmp_path)
+    (paths,) = load_settings({"FLASK_APP": "module.py", "RELOAD_PATHS": "."}, cwd=root).reload_paths
+    assert SourceFilter(False, [paths])(Change.modified, str(root / "data.csv"))
+
+
+def test_watcher_on_a_module_at_the_root_reports_only_its_code(tmp_path):
+    """A real Watcher on the default watch set of FLASK_APP=module.py: what the app writes at the
+    root is not reported, an edit of module.py and of app/routes.py is."""
+    from devserver.settings import load_settings
+
+    root = project_code_root(tmp_path)
+    (root / "logs").mkdir()
+    (root / "uploads").mkdir()
+    batches: queue.Queue[set[str]] = queue.Queue()
+    watcher = Watcher(load_settings({"FLASK_APP": "module.py"}, cwd=root).reload_paths, batches.put,
+                      templates_reload_themselves=True, force_polling=None)
+    watcher.start()
+    try:
+        probe, deadline = root / "probe.py", time.monotonic() + 10
+        while True:  # ready once a probe write is reported
+            probe.write_text(str(time.monotonic()))
+            try:
+                if str(probe) in batches.get(timeout=0.5):
+                    break
+            except queue.Empty:
+                assert time.monotonic() < deadline, "the watcher never reported the probe write"
+        for edited in ("module.py", "app/routes.py"):
+            (root / "logs" / "app.log.1").write_text("rotated\n")
+            (root / "data.csv").write_text("a,b\n")
+            (root / "uploads" / "x.png").write_bytes(b"\x89PNG")
+            (root / edited).write_text("# edited\n")
+            while (batch := {str(Path(p).relative_to(root)) for p in batches.get(timeout=10)}) == {"probe.py"}:
+                pass  # a late report of a probe write
+            assert batch == {edited}
+    finally:
+        watcher.stop()
+        watcher.join(5)

@@ -21,6 +21,7 @@ from pathlib import Path
 from watchfiles import Change, DefaultFilter, watch
 
 from devserver.log import say
+from devserver.settings import ProjectCode
 
 
 def is_requirements(path: str) -> bool:
@@ -30,10 +31,11 @@ def is_requirements(path: str) -> bool:
 
 class SourceFilter(DefaultFilter):
     ignore_dirs = (*DefaultFilter.ignore_dirs, "venv", "env", ".nox", ".ruff_cache", "site-packages",
-                   ".cache", "htmlcov", "instance")
+                   ".cache", "htmlcov", "instance", "logs")
     ignore_entity_patterns = (
         *DefaultFilter.ignore_entity_patterns,
         r"\.log$",  # logs written into the tree
+        r"\.log\.",  # and rotated ones: app.log.1, app.log.2026-12-01, app.log.3.gz
         r"\.(db|sqlite3?)(-journal|-wal|-shm|-mj[0-9A-Fa-f]+)?$",  # SQLite databases and their journals
         r"^\.coverage",
         # Editors' temp and backup files DefaultFilter misses (it has ~, .sw?, .#name):
@@ -52,6 +54,8 @@ class SourceFilter(DefaultFilter):
         self.skip_dirs = {"static"} | ({"templates"} if templates_reload_themselves else set())
         self.report_assets = report_assets  # let those through, told apart by is_asset (live reload)
         self.roots = sorted((str(r).rstrip(os.sep) + os.sep for r in roots), key=len, reverse=True)
+        # The project root watched for its code only (FLASK_APP a module at the root): see code_only.
+        self.code_roots = tuple(str(r).rstrip(os.sep) + os.sep for r in roots if isinstance(r, ProjectCode))
 
     def is_asset(self, path: str) -> bool:
         """A file a worker restart buys nothing for (static/, and templates/ when they reload themselves)."""
@@ -75,7 +79,17 @@ class SourceFilter(DefaultFilter):
             return False  # the dependency watcher's: installed, then one reload (RELOAD_PATHS=. included)
         if not self.report_assets and any(part in self.skip_dirs for part in parts):
             return False
+        if not self.code_only(path, parts):
+            return False
         return super().__call__(change, relative)  # watchfiles' own matching, on the part below the root
+
+    def code_only(self, path: str, parts: list[str]) -> bool:
+        """False for what a ProjectCode root does not report: anything but a Python file, a file of a
+        package at the root (a directory with an __init__.py), a template or a static file."""
+        root = next((r for r in self.code_roots if path.startswith(r)), None)
+        if root is None or parts[-1].endswith(".py") or not {"templates", "static"}.isdisjoint(parts[:-1]):
+            return True
+        return len(parts) > 1 and os.path.isfile(os.path.join(root, parts[0], "__init__.py"))
 
     def unreadable_dirs(self, root: str) -> list[str]:
         """Directories under `root` this user cannot list (their changes cannot be seen)."""
@@ -159,10 +173,11 @@ class Watcher(threading.Thread):
                  force_polling: bool | None, step_ms: int = STEP_MS, as_seen: Callable[[str], str] = str,
                  on_assets: Callable[[set[str]], None] | None = None):
         super().__init__(name="watcher", daemon=True)
+        paths = list(paths)
         self.paths = [str(p) for p in paths]
         self.on_change = on_change
         self.on_assets = on_assets  # templates and static files, when someone wants them (live reload)
-        self.filter = SourceFilter(templates_reload_themselves, self.paths, report_assets=on_assets is not None)
+        self.filter = SourceFilter(templates_reload_themselves, paths, report_assets=on_assets is not None)
         self.force_polling = force_polling
         self.step_ms = step_ms
         self.as_seen = as_seen
