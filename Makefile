@@ -43,7 +43,7 @@ $(VENV)/.installed: requirements.txt requirements-test.txt requirements-dev.txt
 
 install: $(VENV)/.installed ## create .venv with the pinned dependencies
 
-dev: install ## run the dev server on this machine (it reads .env itself, as compose does)
+dev: install ## run the dev server on this machine (it reads .env and .flaskenv itself, as compose does)
 	$(BIN)/python scripts/entrypoint.py
 
 # template-only:begin

@@ -23,32 +23,36 @@ from devserver.supervisor.debugpy_relay import start_from_env as start_debugpy_r
 from devserver.supervisor.listener import BindError, bind
 from devserver.supervisor.start import supervise
 
+ENV_FILES = (".env", ".flaskenv")  # the private one first: it wins over the committed one, as in Flask
+
 
 def read_env_file(root: Path) -> None:
-    """The project's optional .env, under the real environment (which wins), as Docker Compose reads it.
+    """The project's optional .env and .flaskenv, under the real environment (which wins), as
+    Docker Compose reads them (docker-compose.yml's env_file) and as Flask's CLI does: a variable
+    set in the environment stays, one in .env wins over the same in .flaskenv.
 
     python-dotenv, the parser Flask itself uses, rather than the shell: a CRLF, a BOM,
     `KEY = value` or a read-only shell variable (UID) then mean what they mean to compose.
-    Under compose (ENV_FILE_READ_ENV set) compose has read it already, and read it last at
-    `up`: reading it again would mix an edited file with what compose passed.
+    Under compose (ENV_FILE_READ_ENV set) compose has read them already, and read them last at
+    `up`: reading them again would mix an edited file with what compose passed.
     """
     if os.environ.get(ENV_FILE_READ_ENV):
         return
     from dotenv import dotenv_values
 
-    path = root / ".env"
-    if not path.exists():
-        return
-    try:
-        if path.is_dir():
-            raise IsADirectoryError(21, "is a directory", str(path))
-        values = dotenv_values(path)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror if isinstance(exc, OSError) else exc}: "
-                          "make it a readable UTF-8 text file of KEY=value lines, or remove it") from None
-    for name, value in values.items():
-        if value is not None:
-            os.environ.setdefault(name, value)
+    for path in (root / name for name in ENV_FILES):
+        if not path.exists():
+            continue
+        try:
+            if path.is_dir():
+                raise IsADirectoryError(21, "is a directory", str(path))
+            values = dotenv_values(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror if isinstance(exc, OSError) else exc}: "
+                              "make it a readable UTF-8 text file of KEY=value lines, or remove it") from None
+        for name, value in values.items():
+            if value is not None:
+                os.environ.setdefault(name, value)
 
 
 def with_debugger_pin(settings: Settings) -> Settings:

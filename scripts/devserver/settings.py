@@ -239,7 +239,8 @@ def production(values: dict) -> bool:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting(name="FLASK_APP",
-            doc="the app, in `flask run` syntax: `package`, `module:app`, `module:create_app()`, `wsgi.py`",
+            doc="the app, in `flask run` syntax: `package`, `module:app`, `module:create_app()`, `wsgi.py`; "
+                "set in the committed `.flaskenv`",
             default_doc="`app`", default="app", field="flask_app", to_env=str),
     Setting(name="HOST",
             doc="address to bind (the container always binds 0.0.0.0 inside; compose publishes 127.0.0.1 only)",

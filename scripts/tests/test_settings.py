@@ -244,3 +244,55 @@ def test_copying_env_example_changes_nothing():
 
 def test_a_project_without_the_package_watches_the_working_directory(tmp_path: Path):
     assert load_settings({"FLASK_APP": "nowhere:create_app()"}, cwd=tmp_path).reload_paths == (tmp_path,)
+
+
+# -- .flaskenv, Flask's way (issue 27) ------------------------------------------------------------
+
+def read_env_files(monkeypatch, project: Path, **environment: str) -> dict[str, str | None]:
+    """What entrypoint.read_env_file leaves in the environment for FLASK_APP, PORT and ACCESS_LOG,
+    run as `make dev` runs it (compose has read nothing)."""
+    monkeypatch.delenv(entrypoint.ENV_FILE_READ_ENV, raising=False)
+    for name in ("FLASK_APP", "PORT", "ACCESS_LOG"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    entrypoint.read_env_file(project)
+    return {name: os.environ.get(name) for name in ("FLASK_APP", "PORT", "ACCESS_LOG")}
+
+
+def test_make_dev_reads_the_committed_flaskenv(monkeypatch, tmp_path):
+    (tmp_path / ".flaskenv").write_text("FLASK_APP=blog.py\nACCESS_LOG=0\n")
+    assert read_env_files(monkeypatch, tmp_path) == {"FLASK_APP": "blog.py", "PORT": None, "ACCESS_LOG": "0"}
+    assert load_settings(cwd=tmp_path).flask_app == "blog.py"
+
+
+def test_env_wins_over_flaskenv_and_the_environment_over_both(monkeypatch, tmp_path):
+    (tmp_path / ".flaskenv").write_text("FLASK_APP=blog.py\nPORT=5001\nACCESS_LOG=0\n")
+    (tmp_path / ".env").write_text("FLASK_APP=shop:create_app()\nPORT=5002\n")
+    assert read_env_files(monkeypatch, tmp_path, PORT="5003") \
+        == {"FLASK_APP": "shop:create_app()", "PORT": "5003", "ACCESS_LOG": "0"}
+
+
+def test_under_compose_neither_file_is_read_again(monkeypatch, tmp_path):
+    (tmp_path / ".flaskenv").write_text("FLASK_APP=blog.py\n")
+    monkeypatch.delenv("FLASK_APP", raising=False)
+    monkeypatch.setenv(entrypoint.ENV_FILE_READ_ENV, "1")
+    entrypoint.read_env_file(tmp_path)
+    assert "FLASK_APP" not in os.environ
+
+
+def test_an_unreadable_flaskenv_is_one_line_naming_it(monkeypatch, tmp_path):
+    (tmp_path / ".flaskenv").mkdir()
+    with pytest.raises(ConfigError, match=r"cannot read .*\.flaskenv: is a directory"):
+        read_env_files(monkeypatch, tmp_path)
+
+
+def test_compose_reads_flaskenv_below_env():
+    """docker-compose.yml's env_file: a later file overrides an earlier one, so .flaskenv comes first."""
+    block = re.search(r"(?ms)^  env_file:\n(.*?)^  \w", (ROOT / "docker-compose.yml").read_text()).group(1)
+    assert re.findall(r"- path: (\S+)\n\s+required: (\w+)", block) == [(".flaskenv", "false"), (".env", "false")]
+
+
+def test_the_template_names_its_app_in_a_committed_flaskenv():
+    assert dotenv_values(ROOT / ".flaskenv") == {"FLASK_APP": "app"}
+    assert subprocess.run(["git", "check-ignore", "-q", ".flaskenv"], cwd=ROOT).returncode == 1, "git ignores it"

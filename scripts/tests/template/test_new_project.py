@@ -418,3 +418,12 @@ def test_copier_update_brings_template_changes_and_keeps_the_projects(tmp_path):
     copier_update(project, "--data", "port=8080")
     assert '"127.0.0.1:${PORT:-8080}:5000"' in (project / "docker-compose.yml").read_text()
     assert (project / "app" / "views.py").read_text().endswith("# the project's own change\n")
+
+
+def test_it_names_its_app_in_a_committed_flaskenv(shop):
+    """FLASK_APP travels with the project (issue 27): in .flaskenv, which git tracks, not in the ignored .env."""
+    from dotenv import dotenv_values
+
+    assert dotenv_values(shop / ".flaskenv") == {"FLASK_APP": "app"}
+    assert ".flaskenv" in git(shop, "ls-files").split()
+    assert "name it in `.flaskenv`" in (shop / "README.md").read_text()
