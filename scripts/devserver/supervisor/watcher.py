@@ -3,7 +3,9 @@
 The filtering is watchfiles' DefaultFilter (VCS dirs, caches, virtualenvs,
 node_modules, editor swap and backup files), extended with the editors' temp
 files it misses and with what a Flask project writes while it runs (SQLite
-files, the instance folder, logs), so the app can't trigger its own reload loop.
+files, the instance folder, logs and rotated logs, a logs/ folder), so the app can't trigger
+its own reload loop. The project root watched by default for a module there (FLASK_APP=blog.py:
+settings.ProjectCode) reports its code only, not the data or uploads beside it.
 
 A batch of changes is reported as the files the user saved (saved_files): an
 editor's save is several operations on temp and backup files around the one file.
