@@ -54,3 +54,20 @@ def test_the_environment_wins_over_the_env_file(project, devserver):
     (project / ".env").write_text("WERKZEUG_DEBUG_PIN=111-111-111\n")
     server = devserver(WERKZEUG_DEBUG_PIN="222-222-222")
     assert "its PIN is 222-222-222" in server.log()
+
+
+def test_make_dev_serves_the_app_its_flaskenv_names_with_env_over_it(project):
+    """The committed .flaskenv names the app (there is no app/ here: only kiosk/); .env wins over it."""
+    from harness import DevServer
+
+    (project / ".flaskenv").write_text("FLASK_APP=kiosk\nWERKZEUG_DEBUG_PIN=111-111-111\n")
+    (project / ".env").write_text("WERKZEUG_DEBUG_PIN=222-222-222\n")
+    server = DevServer(project, FLASK_DEBUG="1")
+    del server.env["FLASK_APP"]  # as a user's shell has it: unset
+    try:
+        server.start()
+        assert "its PIN is 222-222-222" in server.log()
+        assert server.worker_pid() > 0  # kiosk's own route
+    finally:
+        server.stop()
+        assert not server.kill_leftovers()
