@@ -37,7 +37,7 @@ from devserver.log import say
 from devserver.placement import as_seen
 from devserver.processes import describe_exit
 from devserver.protocol import Event, WorkerWords
-from devserver.settings import Settings
+from devserver.settings import ProjectCode, Settings
 from devserver.supervisor import roles
 from devserver.supervisor.dependencies import Dependencies, Reload
 from devserver.supervisor.installer import Installed
@@ -112,7 +112,7 @@ class Supervisor(EventLoop):
             for watcher in self.watchers:
                 watcher.start()
             if self.watchers:
-                say(f"watching {', '.join(self.as_seen(p) for p in self.settings.reload_paths)} for changes "
+                say(f"watching {', '.join(self.watched(p) for p in self.settings.reload_paths)} for changes "
                     f"(workers start as a {self.launcher.mode})")
             if self.dependencies.install_at_start():
                 self.phase = INSTALLING  # until INSTALLED; a stop signal meanwhile ends the install and the server
@@ -442,6 +442,11 @@ class Supervisor(EventLoop):
 
     def as_seen(self, path) -> str:
         return as_seen(path, self.root)
+
+    def watched(self, path) -> str:
+        """A watched path as the start-up line names it (a module at the root: the project's code only)."""
+        return as_seen(path, self.root) + (" (its Python files, packages, templates and static files)"
+                                           if isinstance(path, ProjectCode) else "")
 
 
 def served(cause: str, workers: list[WorkerHandle], elapsed_ms: float, settings: Settings) -> str:
