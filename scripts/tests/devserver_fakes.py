@@ -29,7 +29,6 @@ class FakeWorker(roles.Worker):
         self.pid = next(pids)
         self.events = events
         self.error = error
-        self.error_only = bool(error)
         self.start_failure: str | None = None
         self.fork_refused: OSError | None = None
         self.started = time.monotonic()
@@ -43,6 +42,11 @@ class FakeWorker(roles.Worker):
         self.signals: list[int] = []
         self.killed = False
         self.acknowledges = True  # DRAIN is acknowledged at once (False: the test says when, DRAINING)
+
+    @property
+    def error_only(self) -> bool:
+        """It serves only an error page (never loads the app)."""
+        return bool(self.error)
 
     def __repr__(self) -> str:
         return f"worker {self.pid}"

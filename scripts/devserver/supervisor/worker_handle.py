@@ -39,7 +39,6 @@ class WorkerHandle:
         self.status_fd = status_fd
         self.events = events
         self.error = error  # the error page it serves instead of loading the app (protocol.error_page)
-        self.error_only = bool(error)
         self.origin = origin  # the fork server asked for it (None: spawned)
         self.fork_deadline = fork_deadline
         self.started = time.monotonic()
@@ -67,6 +66,11 @@ class WorkerHandle:
             processes.close_quietly(self.status_fd)
             raise
         return self
+
+    @property
+    def error_only(self) -> bool:
+        """It serves only an error page (never loads the app)."""
+        return bool(self.error)
 
     def __repr__(self) -> str:
         return f"worker {self.pid}" if self.pid is not None else "a worker not forked yet"
