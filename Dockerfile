@@ -39,6 +39,9 @@ HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \
     CMD ["python", "/app/scripts/healthcheck.py"]
 # Exec form: the supervisor gets SIGTERM from `docker stop` (compose adds tini as PID 1 with
 # init: true; without it the supervisor reaps zombies itself).
+# Given a command, it runs that instead, with the app's environment as the workers have it
+# (`docker compose run --rm web flask shell`, a service's `command:`); given `release`, the release
+# step: your migrations (scripts/devserver/release.py).
 ENTRYPOINT ["python", "/app/scripts/entrypoint.py"]
 # uv's settings, for the build and for live installs in development: copy out of the cache
 # (a cache mount is another filesystem), trust the system's CA bundle (a company proxy's CA
@@ -66,7 +69,9 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 
 FROM base AS dev
 # Development: debugger, reload and template reload on (settings' defaults in development).
-ENV APP_ENV=development
+# FLASK_DEBUG as the workers have it, for `flask` commands run with `docker compose exec` too
+# (FLASK_DEBUG=0 in .env turns both off).
+ENV APP_ENV=development FLASK_DEBUG=1
 # git, for your tools in here (pytest plugins, pre-commit, a requirement from a git URL), from
 # the base image's own Debian packages; the package lists stay in a cache mount, not the image.
 RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
@@ -77,19 +82,22 @@ RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
 # the running container (scripts/devserver/supervisor/installer.py).
 COPY --from=uv /opt/uv /opt/uv
 RUN ln -s /opt/uv/bin/uv /usr/local/bin/uv
-# The app's dependencies with the tests, the linter and the debugger (docker compose exec web
-# pytest tests), in a virtualenv that belongs to the container user, so that those installs
-# (and `pip install` by hand: --seed puts pip in it) can write to it. chown in the same step:
-# a later one would store a second copy of every file. installed-from/ keeps the requirement
-# files it was installed from: the dev server compares them with yours at start.
+# The app's dependencies, then the tests, the linter and the debugger around them (docker compose
+# exec web pytest), in a virtualenv that belongs to the container user, so that those installs
+# (and `pip install` by hand: --seed puts pip in it) can write to it. The app's pins win: the
+# tools take the versions requirements.txt installs (an app's old `requests` pin fails no build),
+# and what they ask and do not get is listed once, at every start (install_app_first.py). chown in
+# the same step: a later one would store a second copy of every file. installed-from/ keeps the
+# requirement files it was installed from: the dev server compares them with yours at start.
 ARG UID=1000
 ARG GID=1000
 COPY requirements.txt requirements-test.txt /tmp/installed-from/
+COPY scripts/devserver/install_app_first.py /tmp/
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv venv -q --seed /opt/venv \
-    && uv pip install -q --python /opt/venv/bin/python \
-        -r /tmp/installed-from/requirements.txt -r /tmp/installed-from/requirements-test.txt \
-    && mv /tmp/installed-from /opt/venv/installed-from \
+    && python /tmp/install_app_first.py --python /opt/venv/bin/python \
+        --app /tmp/installed-from/requirements.txt --tools /tmp/installed-from/requirements-test.txt \
+    && mv /tmp/installed-from /opt/venv/installed-from && rm /tmp/install_app_first.py \
     && chown -R "${UID}:${GID}" /opt/venv
 # A copy of the source so the image also runs without the bind mount; compose mounts the live
 # tree over it. --chown: the app may write next to its code in development.

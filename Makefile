@@ -33,11 +33,15 @@ bench: install ## measure reload latency and failed requests against the alterna
 	$(BIN)/python bench/reload.py
 # template-only:end
 
-# installed-from/: what the environment was installed from, so the dev server installs a changed
-# requirements file while `make dev` runs (LIVE_INSTALL), as it does in the container.
-$(VENV)/.installed: requirements.txt requirements-test.txt requirements-dev.txt
+# The app's requirements.txt first, then the tools around it, its pins winning (as in the dev image),
+# by uv, at the version requirements-dev.txt pins. installed-from/: what the environment was
+# installed from, so the dev server installs a changed requirements file while `make dev` runs
+# (LIVE_INSTALL), as it does in the container.
+$(VENV)/.installed: requirements.txt requirements-test.txt requirements-dev.txt scripts/devserver/install_app_first.py
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -r requirements-dev.txt
+	$(BIN)/pip install -q $$(grep -m1 '^uv==' requirements-dev.txt)
+	$(BIN)/python scripts/devserver/install_app_first.py --python $(BIN)/python --uv $(BIN)/uv \
+		--app requirements.txt --tools requirements-dev.txt
 	mkdir -p $(VENV)/installed-from && cp requirements.txt requirements-test.txt requirements-dev.txt $(VENV)/installed-from/
 	touch $@
 

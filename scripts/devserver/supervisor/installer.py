@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from devserver import install_app_first
+from devserver.install_app_first import is_tools_file
 from devserver.log import say
 from devserver.processes import signal_group
 from devserver.supervisor.children import run_command, start_thread
@@ -83,11 +85,14 @@ def stale_files(project: Path, prefix: str = sys.prefix) -> list[str]:
 
 
 def install_command(files: list[Path]) -> tuple[str, list[str]]:
-    """uv when it is there (the dev image has it), else this environment's own pip."""
-    requirements = [arg for f in files for arg in ("-r", str(f))]
+    """uv when it is there (the dev image and `make install` have it): the app's files, then the dev
+    tools' around them, as the build installs them (install_app_first.py); else this environment's
+    own pip, all files in one resolution."""
     uv = shutil.which("uv")
     if uv:
-        return "uv", [uv, "pip", "install", "--python", sys.executable, *requirements]
+        layers = [arg for f in files for arg in ("--tools" if is_tools_file(f) else "--app", str(f))]
+        return "uv", [sys.executable, install_app_first.__file__, "--python", sys.executable, "--uv", uv, *layers]
+    requirements = [arg for f in files for arg in ("-r", str(f))]
     return "pip", [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", *requirements]
 
 
@@ -96,6 +101,13 @@ def added_packages(tool: str, output: str) -> list[str]:
         return [spec for sign, spec in UV_CHANGE.findall(output) if sign != "-"]
     match = PIP_INSTALLED.search(output)  # "Successfully installed humanize-4.17.0 zope.event-6.2"
     return ["==".join(item.rpartition("-")[::2]) for item in match[1].split()] if match else []
+
+
+def tell_conflicts(tell: Callable[[str], None] = say) -> None:
+    """What the dev tools ask of the app's pins and do not get, as their last install found it (if any)."""
+    report = install_app_first.conflicts_path(sys.executable)
+    if report.is_file():
+        tell(f"warning: {report.read_text().strip()}")
 
 
 def installer_error(output: str) -> str:
@@ -257,6 +269,7 @@ def install(project: Path, reaper: Reaper, prefix: str = sys.prefix,
                 else f"{tool} took longer than {INSTALL_TIMEOUT:.0f} s and was stopped"
             return result
         result.added = added_packages(tool, output)
+        tell_conflicts(tell)
         for name, content in snapshot.items():
             (record_dir(prefix) / name).write_bytes(content)
         return result

@@ -11,7 +11,7 @@ from queue import SimpleQueue
 from devserver.placement import as_seen
 from devserver.protocol import Event
 from devserver.settings import Settings
-from devserver.supervisor.installer import Installer, recorded_files
+from devserver.supervisor.installer import Installer, recorded_files, tell_conflicts
 from devserver.supervisor.launcher import Launcher
 from devserver.supervisor.preload_cache import PreloadCache, cache_file
 from devserver.supervisor.reaper import Reaper
@@ -43,6 +43,8 @@ def supervise(settings: Settings, listener: socket.socket) -> int:
                         cache=None if settings.production else PreloadCache(cache_file(Path.cwd())).load())
     installer = Installer(Path.cwd(), reaper, lambda result: events.put((Event.INSTALLED, result))) \
         if settings.live_install and recorded_files() else None
+    if not settings.production:
+        tell_conflicts()
     root = Path.cwd()
     return Supervisor(settings, listener, launcher, events, installer, root=root,
                       watchers=watchers(settings, events, launcher.preload or bool(installer),
