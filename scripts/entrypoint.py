@@ -3,7 +3,10 @@
 
     compose -> entrypoint.py -> devserver/supervisor/ -> devserver/worker/ -> the Flask app
 
-Runs from any directory: the app is looked up in the project root, the folder above scripts/.
+Given a command, it runs that instead, with the environment the app has in a worker
+(`docker compose run --rm web flask shell`, `pytest`, a worker service's `command: rq worker`);
+given `release`, the release step (release.py). Runs from any directory: the app is looked up in
+the project root, the folder above scripts/.
 """
 
 import dataclasses
@@ -17,6 +20,7 @@ sys.path.insert(0, str(SCRIPTS_DIR))
 
 from devserver.log import say
 from devserver.protocol import ENV_FILE_READ_ENV, ROOT_ENV
+from devserver.release import release
 from devserver.settings import EXIT_CONFIG, ConfigError, Settings, load_settings
 from devserver.stepdebug import run_under_debugpy, under_a_debugger, with_gevent_support
 from devserver.supervisor.debugpy_relay import start_from_env as start_debugpy_relay
@@ -70,11 +74,34 @@ def with_debugger_pin(settings: Settings) -> Settings:
     return dataclasses.replace(settings, debug_pin=pin)
 
 
-def main() -> int:
+def run_given(command: list[str]) -> int:
+    """Run `command` in this process's place with the app's environment as a worker has it (FLASK_APP,
+    FLASK_DEBUG: `flask` commands debug as the workers do). Settings the server would refuse are said,
+    not enforced: a shell must still open to fix them."""
+    try:
+        os.environ.update(load_settings().exported_env())
+    except ConfigError as exc:
+        for line in str(exc).splitlines():
+            say(f"warning: the server would not start: {line}")
+    if command == ["release"]:
+        return release(SCRIPTS_DIR.parent)
+    try:
+        os.execvp(command[0], command)
+    except OSError as exc:
+        say(f"error: cannot run {command[0]!r}: {exc.strerror}: give a command this image has "
+            "(docker compose run --rm web sh, then look around)")
+        return 127
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve, or run the command in `argv` (default: this process's arguments)."""
+    command = sys.argv[1:] if argv is None else argv
     os.chdir(SCRIPTS_DIR.parent)
     os.environ[ROOT_ENV] = str(SCRIPTS_DIR.parent)  # where every child works, by path
     try:
         read_env_file(SCRIPTS_DIR.parent)
+        if command:
+            return run_given(command)
         settings = load_settings()
         if settings.debugger and not under_a_debugger():
             run_under_debugpy(settings, __file__)  # this script again, under debugpy: never returns

@@ -7,6 +7,10 @@ the app and is never logged. 200: the current code is served. 503: the newest co
 load, and its error page is served. No answer: no worker serves. A Python file because slim
 images have no curl; run by HEALTHCHECK in the Dockerfile.
 
+A container the image was given a command (a worker service's `command: rq worker`) has no server
+to ask: it says so and counts as healthy, since there is nothing of ours to check (give such a
+service a health check of its own, as docker-compose.yml's example does).
+
 Under a step debugger (DEBUGGER=debugpy) a worker paused at a breakpoint answers nothing: then a
 connection the server accepts (the supervisor's socket) is enough, so a debugging session does
 not turn the container unhealthy.
@@ -15,10 +19,12 @@ not turn the container unhealthy.
 import http.client
 import os
 import sys
+from pathlib import Path
 
 from devserver.settings import ConfigError, parse_debugger, read_variable
 from devserver.worker.health import HEALTH_METHOD, HEALTH_TARGET
 
+ENTRYPOINT = "entrypoint.py"
 # Where a server bound to every interface is asked: this machine's own (a bound :: takes IPv4 too).
 LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1"}
 
@@ -27,6 +33,25 @@ def where(environ) -> tuple[str, int]:
     """(host, port) to ask: where the server listens, from HOST and PORT read as the settings read them."""
     host = read_variable("HOST", environ).removeprefix("[").removesuffix("]")  # IPv6 as a URL writes it
     return LOOPBACK.get(host, host), read_variable("PORT", environ)
+
+
+def command_instead(proc: Path = Path("/proc")) -> str | None:
+    """The command this container runs in the server's place, or None where the server runs: the
+    entrypoint given no arguments is the server; given some, it became them (PID 1 keeps them, as
+    tini's `-- python entrypoint.py rq worker`)."""
+    def arguments(pid: Path) -> list[str]:
+        try:
+            return [a.decode(errors="replace") for a in (pid / "cmdline").read_bytes().split(b"\0") if a]
+        except OSError:
+            return []  # gone meanwhile, or not ours to read
+
+    for pid in proc.glob("[0-9]*"):
+        args = arguments(pid)
+        if args and args[-1].endswith(ENTRYPOINT):
+            return None
+    first = arguments(proc / "1")
+    given = next((first[i + 1:] for i, a in enumerate(first) if a.endswith(ENTRYPOINT)), first)
+    return " ".join(given) or None
 
 
 def main() -> int:
@@ -48,6 +73,11 @@ def main() -> int:
         print(f"unhealthy: no answer on port {connection.port}: {exc}", file=sys.stderr)
         return 1
     except (OSError, http.client.HTTPException) as exc:
+        instead = command_instead()
+        if instead:
+            print(f"no server to check: this container runs `{instead}`; give its service a healthcheck of "
+                  "its own, or `healthcheck: {disable: true}`")
+            return 0
         print(f"unhealthy: no answer on port {connection.port}: {exc}", file=sys.stderr)
         return 1
     finally:

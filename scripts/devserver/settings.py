@@ -334,6 +334,11 @@ SETTINGS: tuple[Setting, ...] = (
                 "then the app reloads once; at start, what changed since the image was built is installed",
             default_doc="`1` (always `0` in production)", default="1", parse=parse_bool, field="live_install",
             type=bool, in_production="0"),
+    Setting(name="RELEASE_COMMAND",
+            doc="what runs once before a new version serves (`docker compose run --rm web release`, the tests' "
+                "stack, a deploy's release job): your migrations; `none` for nothing",
+            default_doc="`flask db upgrade` where `migrations/env.py` exists (Flask-Migrate's), else nothing",
+            example="flask db upgrade"),
     Setting(name="ACCESS_LOG", doc="one log line per request (the health check is never logged)",
             default_doc="`1`", default="1", parse=parse_bool, field="access_log", type=bool),
     Setting(name="UID", doc="build arg: the user the container runs as (your `id -u`, so files it writes are yours)",
@@ -386,13 +391,16 @@ class SettingsBase:
     def production(self) -> bool:
         return self.app_env == "production"
 
+    def exported_env(self) -> dict[str, str]:
+        """What the app sees, in a worker or under a command the image runs (`flask shell`): each exported
+        setting in canonical form (Flask reads some of them itself: FLASK_APP, FLASK_DEBUG)."""
+        return {s.name: s.to_env(getattr(self, s.field)) for s in SETTINGS
+                if s.to_env is not None and getattr(self, s.field) is not None}
+
     def worker_env(self) -> dict[str, str]:
-        """What a worker and the app see: each exported setting in canonical form (Flask reads some of
-        them itself), and the whole of the settings for the worker, so it never parses them again."""
-        env = {s.name: s.to_env(getattr(self, s.field)) for s in SETTINGS
-               if s.to_env is not None and getattr(self, s.field) is not None}
-        env[SETTINGS_ENV] = self.dumps()
-        return env
+        """What a worker sees: the app's environment, and the whole of the settings, so it never parses
+        them again."""
+        return {**self.exported_env(), SETTINGS_ENV: self.dumps()}
 
     def dumps(self) -> str:
         return json.dumps(dataclasses.asdict(self), default=str)

@@ -205,9 +205,9 @@ class DevServer:
         return described
 
 
-def run_entrypoint(project: Path, timeout: float = 20, **env: str) -> subprocess.CompletedProcess:
-    """Run the entrypoint to completion (for start-up refusals)."""
+def run_entrypoint(project: Path, *command: str, timeout: float = 20, **env: str) -> subprocess.CompletedProcess:
+    """Run the entrypoint to completion (for start-up refusals), or the `command` it is given."""
     inherited = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
     full_env = {**inherited, "PYTHONUNBUFFERED": "1", "FLASK_APP": "kiosk", **env}
-    return subprocess.run([sys.executable, str(project / "scripts" / "entrypoint.py")], env=full_env,
+    return subprocess.run([sys.executable, str(project / "scripts" / "entrypoint.py"), *command], env=full_env,
                           capture_output=True, text=True, timeout=timeout)

@@ -84,7 +84,7 @@ def start_up(monkeypatch, capsys, project: Path, **env: str) -> tuple[int, str]:
         raise AssertionError(f"the configuration was accepted: {capsys.readouterr().err}")
 
     monkeypatch.setattr(entrypoint, "bind", accepted)  # never serve from a test of refusals
-    status = entrypoint.main()
+    status = entrypoint.main([])
     return status, capsys.readouterr().err
 
 
