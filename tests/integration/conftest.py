@@ -1,10 +1,13 @@
 """Your app on the real stack: `docker compose up` under a project name of its own, torn down after.
 
-A test asks for `stack_url` and gets the base URL of the dev service, built from this checkout
-and healthy (a worker serves the current code). It is the stack `docker compose up` runs: your
-working tree is mounted, so what the app writes (its instance/ folder) lands in it. Nothing else
-is shared with a stack you may already run: the compose project name, the image tag and the
-host port are new for each test session.
+A test asks for `stack_url` and gets the base URL of the dev service, built from this checkout,
+released (`docker compose run --rm web release`: your migrations, as a deploy runs them before
+the new version serves) and healthy (a worker serves the current code). It is the stack `docker
+compose up` runs: your working tree is mounted, so what the app writes (its instance/ folder)
+lands in it. Nothing else is shared with a stack you may already run: the compose project name,
+the image tag and the host port are new for each test session. `stack_url` is also a handle on
+that stack: `stack_url.project`, `stack_url.exec("flask", "routes")`, `stack_url.logs()`,
+`stack_url.compose("ps")`.
 Without a Docker engine these tests skip; under CI=true that is a failure instead.
 """
 
@@ -29,6 +32,28 @@ def compose(*args: str, env: dict, timeout: float = 120) -> subprocess.Completed
     except subprocess.TimeoutExpired as exc:
         what = f"docker compose {' '.join(args)} took over {timeout:g}s"
         raise AssertionError(f"{what}:\n{exc.stdout}\n{exc.stderr}") from None
+
+
+class Stack(str):
+    """The dev service's base URL (a str: `stack_url + "/signup"`) and a handle on its compose project."""
+
+    def __new__(cls, url: str, env: dict):
+        stack = super().__new__(cls, url)
+        stack.env = env
+        stack.project = env["COMPOSE_PROJECT_NAME"]
+        return stack
+
+    def compose(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        """`docker compose <args>` on this stack, e.g. stack_url.compose("ps")."""
+        return compose(*args, env=self.env, timeout=timeout)
+
+    def exec(self, *command: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        """A command in the running web container, e.g. stack_url.exec("flask", "db", "current")."""
+        return self.compose("exec", "-T", "web", *command, timeout=timeout)
+
+    def logs(self) -> str:
+        """What the web service has logged so far."""
+        return self.compose("logs", "--no-color", "web").stdout
 
 
 def docker_works() -> bool:
@@ -58,12 +83,14 @@ def stack_url():
     owner = PROJECT.stat()  # the container runs as the checkout's owner, who can read it (root's may be 0700)
     env.update(UID=str(owner.st_uid), GID=str(owner.st_gid))
     try:
-        for step in (["build", "web"], ["up", "--detach", "--wait", "--wait-timeout", str(HEALTHY_SECONDS), "web"]):
+        for step in (["build", "web"], ["run", "--rm", "-T", "web", "release"],
+                     ["up", "--detach", "--wait", "--wait-timeout", str(HEALTHY_SECONDS), "web"]):
             result = compose(*step, env=env, timeout=BUILD_SECONDS)
             if result.returncode != 0:
                 logs = compose("logs", "--no-color", "web", env=env).stdout
-                raise AssertionError(f"docker compose {step[0]} failed:\n{result.stderr}\n{logs}")
-        yield f"http://127.0.0.1:{port}"
+                raise AssertionError(f"docker compose {' '.join(step[:3])} failed:\n{result.stdout}\n"
+                                     f"{result.stderr}\n{logs}")
+        yield Stack(f"http://127.0.0.1:{port}", env)
     finally:
         # The image built here goes too, not the ones pulled (a database's): `--rmi all` would take those.
         config = compose("config", "--format", "json", env=env).stdout
