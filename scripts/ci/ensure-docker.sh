@@ -44,4 +44,13 @@ if ! docker compose version >/dev/null 2>&1 || wrapper_plugin; then
     mkdir -p "$HOME/.docker/cli-plugins"
     ln -sf "$plugin" "$HOME/.docker/cli-plugins/docker-compose"
 fi
+# For every user, as Docker's own packages install it: a test runs `make test` as a developer's own
+# user, who cannot reach root's home. A copy, not a link: the package lies under root's home too.
+SYSTEM_PLUGINS=/usr/local/lib/docker/cli-plugins
+if [ "$(id -u)" = 0 ] && ! [ -x "$SYSTEM_PLUGINS/docker-compose" ]; then
+    plugin=$(readlink -f "$HOME/.docker/cli-plugins/docker-compose" 2>/dev/null || true)
+    if [ -x "$plugin" ] && ! wrapper_plugin; then
+        mkdir -p "$SYSTEM_PLUGINS" && cp "$plugin" "$SYSTEM_PLUGINS/docker-compose"
+    fi
+fi
 docker compose version >&2
