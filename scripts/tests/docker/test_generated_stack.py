@@ -8,37 +8,20 @@ check of `make new` is in scripts/tests/template/.
 """
 
 import os
-import shutil
 import subprocess
-import uuid
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+from made_project import make_new
 
 from compose_stack import Stack
-from harness import ROOT, free_port
-
-# Commits made here need an author even on a machine whose git knows nobody.
-GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@localhost",
-           "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@localhost"}
 
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
-    """(project, name, port): `make new` from a copy of this template with what is on disk committed
-    (`make new` takes committed files only)."""
-    base = tmp_path_factory.mktemp("generated")
-    template = base / "template"
-    shutil.copytree(ROOT, template, ignore=shutil.ignore_patterns(".venv", "__pycache__"))
-    for step in (["add", "-A"], ["commit", "-q", "--allow-empty", "-m", "the template as it is on disk"]):
-        subprocess.run(["git", "-C", str(template), *step], env=GIT_ENV, check=True, capture_output=True)
-    name, port = f"shop-{uuid.uuid4().hex[:8]}", free_port()
-    result = subprocess.run(["make", "-s", "new", f"VENV={ROOT / '.venv'}", f"NAME={name}",
-                             f"DEST={base / 'made'}", f"PORT={port}", "DATABASE=postgres"],
-                            cwd=template, env=GIT_ENV, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return base / "made", name, port
+    """(project, name, port): `make new DATABASE=postgres`."""
+    return make_new(tmp_path_factory.mktemp("generated"), database="postgres")
 
 
 def test_a_new_project_comes_up_under_its_own_name_and_port_with_its_database(made, tmp_path):
