@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The container's entrypoint (and `make dev` on the host): check the configuration, bind the port, supervise.
 
-    compose -> entrypoint.py -> devserver/supervisor/ -> devserver/worker/ -> the Flask app
+    compose -> entrypoint.py -> devserver/supervisor/ -> devserver/worker/ -> the Flask app     (development)
+    compose -> entrypoint.py -> devserver/production/ (gunicorn) -> its worker -> the Flask app (production)
 
 Given a command, it runs that instead, with the environment the app has in a worker
 (`docker compose run --rm web flask shell`, `pytest`, a worker service's `command: rq worker`);
@@ -18,7 +19,7 @@ from pathlib import Path
 SCRIPTS_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(SCRIPTS_DIR))
 
-from devserver.log import say
+from devserver.log import say, unprefixed
 from devserver.protocol import ENV_FILE_READ_ENV, ROOT_ENV
 from devserver.release import release
 from devserver.settings import EXIT_CONFIG, ConfigError, Settings, load_settings
@@ -93,6 +94,14 @@ def run_given(command: list[str]) -> int:
         return 127
 
 
+def serve_production(settings: Settings) -> int:
+    """Production: gunicorn's arbiter over our gevent workers (devserver/production/), its log unprefixed."""
+    from devserver.production.application import serve
+
+    unprefixed()
+    return serve(settings)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Serve, or run the command in `argv` (default: this process's arguments)."""
     command = sys.argv[1:] if argv is None else argv
@@ -112,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         for line in str(exc).splitlines():
             say(f"error: {line}")
         return EXIT_CONFIG
+    if settings.production:
+        return serve_production(settings)
     try:
         listener = bind(settings.host, settings.port)
     except BindError as exc:

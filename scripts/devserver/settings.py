@@ -71,6 +71,9 @@ parse_port = parse_number(int, 1, 65535, "a port: use a whole number from 1 to 6
 parse_seconds = parse_number(float, 0, 3600, "a duration: use seconds from 0 to 3600, e.g. 5 or 0.5")
 parse_count = parse_number(int, 1, 256, "a process count: use a whole number from 1 to 256")
 parse_millis = parse_number(int, 0, 60000, "a time in milliseconds: use a whole number from 0 (off) to 60000")
+parse_requests = parse_number(int, 0, 10**9, "a count of requests: use a whole number, 0 for never")
+parse_connections = parse_number(int, 1, 100000, "a count of connections: use a whole number from 1 to 100000")
+parse_limit = parse_number(int, 0, 1 << 20, "a limit in bytes or fields: use a whole number from 0 (none) to 1048576")
 
 
 def parse_app_env(name: str, raw: str) -> str:
@@ -289,6 +292,39 @@ SETTINGS: tuple[Setting, ...] = (
             default_doc="`1` (production: CPUs available)",
             default=lambda v: str(default_processes()) if production(v) else "1", parse=parse_count,
             field="processes", type=int, example="1"),
+    Setting(name="WORKER_TIMEOUT",
+            doc="production: a worker whose event loop is stuck this long (a CPU loop, a blocking C call) is "
+                "replaced by gunicorn, and the log names the request and your line; `0` never",
+            default_doc="`30`", default="30", parse=parse_seconds, field="worker_timeout", type=float),
+    Setting(name="MAX_REQUESTS",
+            doc="production: a worker is replaced after this many requests (plus up to a tenth, so not all at "
+                "once), to bound a leak; nothing in flight is dropped; `0` never",
+            default_doc="`0`", default="0", parse=parse_requests, field="max_requests", type=int, example="10000"),
+    Setting(name="WORKER_CONNECTIONS",
+            doc="production: connections one worker serves at once; more wait in the listen queue",
+            default_doc="`1000`", default="1000", parse=parse_connections, field="worker_connections", type=int),
+    Setting(name="KEEPALIVE",
+            doc="production: seconds an idle kept-alive connection stays open; longer than the proxy's own "
+                "idle timeout for the app (deploy/caddy/Caddyfile: 60 s), so the proxy closes first",
+            default_doc="`75`", default="75", parse=parse_seconds, field="keepalive", type=float),
+    Setting(name="SHUTDOWN_DELAY",
+            doc="on SIGTERM, seconds the server keeps answering (its health check says 503 at once) before it "
+                "drains within `GRACEFUL_TIMEOUT`: an orchestrator or load balancer still sends for a moment",
+            default_doc="`5` in production, `0` in development",
+            default=lambda v: "5" if production(v) else "0", parse=parse_seconds, field="shutdown_delay",
+            type=float),
+    Setting(name="TRUSTED_PROXIES",
+            doc="addresses, networks or host names (comma-separated) whose X-Forwarded-For, -Proto and -Host "
+                "the app believes (werkzeug's ProxyFix); anyone else's are dropped. The prod profile sets `proxy`",
+            default_doc="none", parse=parse_names, field="trusted_proxies", type=tuple[str, ...],
+            example="proxy,10.0.0.0/8"),
+    Setting(name="LIMIT_REQUEST_LINE", doc="the longest request line, in bytes: longer gets 414; `0` no limit",
+            default_doc="`4094` (gunicorn's)", default="4094", parse=parse_limit, field="limit_request_line",
+            type=int),
+    Setting(name="LIMIT_REQUEST_FIELDS", doc="the most header fields a request may have: more gets 431",
+            default_doc="`100`", default="100", parse=parse_limit, field="limit_request_fields", type=int),
+    Setting(name="LIMIT_REQUEST_FIELD_SIZE", doc="the longest header field, in bytes: longer gets 431",
+            default_doc="`8190`", default="8190", parse=parse_limit, field="limit_request_field_size", type=int),
     Setting(name="WERKZEUG_DEBUG_PIN",
             doc="the debugger's PIN (`123-456-789`); `off` disables it, with a warning",
             default_doc="a new PIN each start, logged once", parse=parse_pin,

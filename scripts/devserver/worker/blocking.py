@@ -33,11 +33,14 @@ DRIVERS = {
     "MySQLdb": ("mysqlclient (MySQLdb)", "PyMySQL cooperates"),
 }
 RULES = "README.md#gevent-rules"
+DEVELOPMENT_ADVICE = ("  Every other request waited meanwhile. Make the call cooperative (a pure-Python or "
+                      "gevent-aware driver, gevent.sleep, a threadpool), or raise BLOCKING_WARN_MS.")
 
 
 class BlockingReport:
-    def __init__(self, server, root: Path, threshold_ms: int):
+    def __init__(self, server, root: Path, threshold_ms: int, advice: str = DEVELOPMENT_ADVICE):
         self.server = server
+        self.advice = advice  # the report's last line: what to do
         self.root = root
         self.project = placement.places(root)
         self.threshold_ms = threshold_ms
@@ -98,8 +101,7 @@ class BlockingReport:
         if driver:
             name, advice = DRIVERS[driver]
             lines.append(f"  It waits inside {name}, a driver that blocks gevent: {advice} (see {RULES}).")
-        lines.append("  Every other request waited meanwhile. Make the call cooperative (a pure-Python or "
-                     "gevent-aware driver, gevent.sleep, a threadpool), or raise BLOCKING_WARN_MS.")
+        lines.append(self.advice)
         say("\n".join(lines))
 
     def request_of(self, greenlet) -> str | None:

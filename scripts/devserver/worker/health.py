@@ -35,6 +35,11 @@ class HealthAnswer:
         self.status = "200 OK" if healthy else "503 Service Unavailable"
         self.body = f"{detail}\n".encode()
 
+    def stopping(self) -> None:
+        """The server is stopping (it may answer for SHUTDOWN_DELAY still): a load balancer must stop sending."""
+        self.status = "503 Service Unavailable"
+        self.body = b"stopping\n"
+
     def __call__(self, environ, start_response):
         if environ["REQUEST_METHOD"] != HEALTH_METHOD or environ.get("PATH_INFO") != HEALTH_TARGET:
             return self.application(environ, start_response)

@@ -28,7 +28,7 @@ from compose_stack import Stack, container_uid
 LEDGER = Path(__file__).resolve().parent.parent / "apps" / "ledger"
 STOP_GRACE = 30  # the worker's stop_grace_period here: a stop that waits for SIGKILL takes this long
 DOCKER_SOCKET = "/var/run/docker.sock"
-UNMET = "`pytest` requires `packaging>=24`"  # what the tools ask of the ledger's pins and do not get
+UNMET = "`pytest` requires `pygments>=2.15`"  # what the tools ask of the ledger's pins and do not get
 
 
 def bring_in(project: Path) -> None:

@@ -21,10 +21,11 @@ def prod(tmp_path_factory):
         s.down()
 
 
-def test_prod_serves_the_app_flask_app_names_without_reloading(prod):
+def test_prod_serves_the_app_flask_app_names_under_gunicorn_without_reloading(prod):
     assert prod.get("/").status_code == 200
-    assert "serving kiosk on http://0.0.0.0:5000" in prod.logs("prod")
-    assert "watching" not in prod.logs("prod")
+    log = prod.logs("prod")
+    assert "Listening at: http://0.0.0.0:5000" in log and "Using worker: devserver.production.worker.Worker" in log
+    assert "watching" not in log and "[devserver]" not in log and "in your browser" not in log, log
 
 
 def test_prod_raising_route_is_a_plain_500_and_no_console(prod):

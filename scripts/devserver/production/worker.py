@@ -1,0 +1,177 @@
+"""gunicorn's worker class for production: gunicorn's gevent pywsgi worker, running this project's handler.
+
+The arbiter forks it, watches its heartbeat (WORKER_TIMEOUT) and replaces it. Inside, each connection is
+read strictly (worker/strict_http.py, the handler the dev server's tests exercise), an idle kept-alive
+connection is closed after KEEPALIVE, the health check is answered in front of the app (worker/health.py),
+and what gunicorn's pywsgi worker leaves out is here:
+
+- MAX_REQUESTS: gunicorn counts requests only in its own parser's path; here the handler counts them;
+- SIGTERM: the health answer turns to 503 at once, the server keeps answering for SHUTDOWN_DELAY (a load
+  balancer still sends for a moment), then drains; every answer meanwhile says `Connection: close`;
+- the watchdog: an event loop blocked for half of WORKER_TIMEOUT is reported with the request and the
+  user's line (worker/blocking.py), before the arbiter kills the worker at WORKER_TIMEOUT.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import gevent
+from gevent.pywsgi import WSGIServer
+from gevent.socket import wait_read
+from gunicorn.workers.ggevent import GeventPyWSGIWorker, PyWSGIHandler
+
+from devserver.log import say
+from devserver.worker.blocking import BlockingReport
+from devserver.worker.health import UNLOGGED, HealthAnswer
+from devserver.worker.strict_http import StrictHandler
+
+STOPPING_IDLE = 0.5  # seconds an idle kept-alive connection may still send its next request once stopping
+IDLE_SLICE = 0.25  # seconds between looks at whether the worker is stopping, while a connection is idle
+
+# The connections this worker process serves (one worker per process): the watchdog names their requests.
+CONNECTIONS: set[Handler] = set()
+
+
+class Handler(StrictHandler, PyWSGIHandler):
+    """One client connection: strict parsing (StrictHandler), gunicorn's access log (PyWSGIHandler)."""
+
+    worker: Worker  # set on the class the worker serves with (Worker.init_process)
+    greenlet = None
+    requests = 0
+
+    def handle(self):
+        self.greenlet = gevent.getcurrent()
+        CONNECTIONS.add(self)
+        try:
+            # pywsgi writes headers and body apart: without TCP_NODELAY the second waits for a delayed ACK.
+            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass  # not TCP
+        try:
+            super().handle()
+        finally:
+            CONNECTIONS.discard(self)
+
+    def read_requestline(self):
+        """A kept-alive connection's next request, if it comes within KEEPALIVE (a moment, once stopping)."""
+        if self.requests and not self.buffered() and not self.next_request_comes():
+            return None  # pywsgi closes the connection
+        self.requests += 1
+        return super().read_requestline()
+
+    def buffered(self) -> bool:
+        """Whether the client's next request has (partly) arrived already (pipelined): no wait then."""
+        timeout = self.socket.gettimeout()
+        self.socket.settimeout(0)
+        try:
+            return bool(self.rfile.peek())
+        except OSError:
+            return False
+        finally:
+            self.socket.settimeout(timeout)
+
+    def next_request_comes(self) -> bool:
+        idle_since = time.monotonic()
+        while True:
+            limit = self.worker.settings.keepalive if self.worker.serving else STOPPING_IDLE
+            remaining = idle_since + limit - time.monotonic()
+            if remaining <= 0:
+                return False
+            try:
+                wait_read(self.socket.fileno(), timeout=min(remaining, IDLE_SLICE))
+                return True
+            except TimeoutError:
+                continue
+            except OSError:
+                return False
+
+    def start_response(self, status, headers, exc_info=None):
+        if not self.worker.serving:  # stopping, or due for replacement: the client reconnects elsewhere
+            self.close_connection = True
+            headers = [(k, v) for k, v in headers if k.lower() != "connection"] + [("Connection", "close")]
+        return super().start_response(status, headers, exc_info)
+
+    def handle_one_response(self):
+        try:
+            return super().handle_one_response()
+        finally:
+            self.worker.served_one()
+
+    def log_request(self):
+        if self.environ and self.environ.get(UNLOGGED):
+            return  # the health check, every few seconds
+        super().log_request()
+
+
+class Server(WSGIServer):
+    """gevent's pywsgi server; SERVER_NAME given, so gevent never resolves getfqdn() at start (a DNS stall)."""
+
+    def __init__(self, *args, environ=None, **kwargs):
+        super().__init__(*args, environ={"SERVER_NAME": "localhost", **(environ or {})}, **kwargs)
+
+
+class Worker(GeventPyWSGIWorker):
+    server_class = Server
+    wsgi_handler = Handler
+
+    health: HealthAnswer
+
+    @property
+    def settings(self):
+        return self.app.settings
+
+    @property
+    def serving(self) -> bool:
+        """Not stopping and not due for replacement: a kept-alive connection may stay open."""
+        return self.alive and not self.stopping
+
+    def init_process(self):
+        self.stopping = False
+        cfg = self.cfg
+        limited = getattr(Handler, "limited", None)
+        base = limited(cfg.limit_request_line, cfg.limit_request_fields, cfg.limit_request_field_size) \
+            if limited else Handler
+        self.wsgi_handler = type("Handler", (base,), {"worker": self})
+        super().init_process()
+
+    def load_wsgi(self):
+        super().load_wsgi()
+        self.health = HealthAnswer(self.wsgi, self.settings.flask_app, None)
+        self.wsgi = self.health
+
+    def run(self):
+        timeout = self.settings.worker_timeout
+        if timeout:
+            threshold = int(timeout * 1000 / 2)
+            if self.settings.blocking_warn_ms:
+                threshold = min(threshold, self.settings.blocking_warn_ms)
+            advice = (f"  Every other request of this worker waited meanwhile; past WORKER_TIMEOUT={timeout:g}s "
+                      "gunicorn replaces the worker. Make the call cooperative (a gevent-aware driver, "
+                      "gevent.sleep, a threadpool).")
+            BlockingReport(SimpleNamespace(handlers=CONNECTIONS), Path.cwd(), threshold, advice=advice).start()
+        super().run()
+
+    def served_one(self) -> None:
+        """A request answered: past MAX_REQUESTS (with its jitter), this worker goes after what is in flight."""
+        self.nr += 1
+        if self.alive and self.nr >= self.max_requests:
+            self.log.info("worker %s: %s requests served (MAX_REQUESTS): replaced after those in flight",
+                          self.pid, self.nr)
+            self.alive = False
+
+    def handle_exit(self, sig, frame):
+        """SIGTERM: unhealthy at once, answering for SHUTDOWN_DELAY, then gunicorn's drain (alive False)."""
+        if self.stopping:
+            return
+        self.stopping = True
+        if hasattr(self, "health"):  # not before the app has loaded
+            self.health.stopping()
+        delay = self.settings.shutdown_delay
+        if delay:
+            say(f"worker {os.getpid()}: stopping: answering for SHUTDOWN_DELAY={delay:g}s more, then draining")
+        gevent.spawn_later(delay, setattr, self, "alive", False)
