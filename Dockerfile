@@ -106,19 +106,35 @@ COPY --chown=${UID}:${GID} . /app
 USER ${UID}
 
 
+# The project as production gets it: what .dockerignore lets in (no tests, benchmarks, local state or
+# .env), less the dev tools' requirement files, which the dev image reads from the same context.
+FROM base AS source
+COPY . /app
+RUN rm -f /app/requirements-test.txt /app/requirements-dev.txt
+
+
 FROM base AS prod
-# Why our own gevent pywsgi workers rather than gunicorn's gevent worker: it is the very worker
-# the dev server runs and the tests exercise (same drain, same error handling), and it needs no
-# further dependency. WEB_CONCURRENCY processes share one socket; the default is every CPU the
-# container may use (set it when a CPU quota is lower than that).
+# gunicorn's arbiter over this project's gevent workers (scripts/devserver/production/): the worker
+# timeout, max-requests recycling, graceful HUP and USR2 of the engine production teams trust, with
+# the request path the dev server's tests exercise. WEB_CONCURRENCY processes share one socket; the
+# default is every CPU the container may use (set it when a CPU quota is lower than that).
 # RELOAD=0: nothing watches files; APP_ENV=production: FLASK_DEBUG=1 is refused at start and
 # SECRET_KEY is required.
 ENV APP_ENV=production RELOAD=0 FLASK_DEBUG=0
 # The app's dependencies only: no uv, tests, linter, debugger or git. Root-owned, as is the
 # source: the app cannot rewrite itself.
 COPY --from=deps /opt/venv /opt/venv
-# The whole project, whatever FLASK_APP names (a package, a module, a factory), minus what
-# .dockerignore keeps out: tests, benchmarks, local state (instance/, databases) and every .env.
-COPY . /app
+# The whole project, whatever FLASK_APP names (a package, a module, a factory).
+COPY --from=source /app /app
+WORKDIR /app
+# Your app's build step, if it has one: APP_BUILD in .env (a build arg in docker-compose.yml), e.g.
+# APP_BUILD="flask translate compile" or "flask assets build"; run here, as root, with the app's
+# dependencies and .flaskenv, so what it writes is baked in and read-only.
+ARG APP_BUILD=""
+RUN if [ -n "$APP_BUILD" ]; then sh -ec "$APP_BUILD"; fi
+# Flask's instance folder, the container user's: compose mounts a named volume here, which Docker
+# fills from this empty folder, its owner included, on first use. The rest stays read-only.
 ARG UID=1000
+ARG GID=1000
+RUN mkdir -p /app/instance && chown "${UID}:${GID}" /app/instance
 USER ${UID}
