@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from devserver.production.worker import count_siblings
 from devserver.settings import Settings
 
 WORKER_CLASS = "devserver.production.worker.Worker"
@@ -17,6 +18,7 @@ def gunicorn_config(settings: Settings) -> dict[str, object]:
         "bind": [f"[{settings.host}]:{settings.port}" if ":" in settings.host else f"{settings.host}:{settings.port}"],
         "workers": settings.processes,
         "worker_class": WORKER_CLASS,
+        "post_fork": count_siblings,
         "worker_connections": settings.worker_connections,
         # Whole seconds, rounded up: gunicorn's own (the worker reads ours, exact, from the settings).
         "timeout": math.ceil(settings.worker_timeout),

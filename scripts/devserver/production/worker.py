@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,6 +24,7 @@ from types import SimpleNamespace
 import gevent
 from gevent.pywsgi import WSGIServer
 from gevent.socket import wait_read
+from gunicorn.errors import AppImportError
 from gunicorn.workers.ggevent import GeventPyWSGIWorker, PyWSGIHandler
 
 from devserver.log import say
@@ -30,6 +32,7 @@ from devserver.worker.blocking import BlockingReport
 from devserver.worker.health import UNLOGGED, HealthAnswer
 from devserver.worker.strict_http import StrictHandler
 
+RETRY_SECONDS = 2.0  # between tries of a replacement worker whose code does not load
 STOPPING_IDLE = 0.5  # seconds an idle kept-alive connection may still send its next request once stopping
 IDLE_SLICE = 0.25  # seconds between looks at whether the worker is stopping, while a connection is idle
 
@@ -115,9 +118,15 @@ class Server(WSGIServer):
         super().__init__(*args, environ={"SERVER_NAME": "localhost", **(environ or {})}, **kwargs)
 
 
+def count_siblings(arbiter, worker) -> None:
+    """gunicorn's post_fork hook, in the new worker: how many workers the arbiter had besides this one."""
+    worker.siblings = len(arbiter.WORKERS)
+
+
 class Worker(GeventPyWSGIWorker):
     server_class = Server
     wsgi_handler = Handler
+    siblings = 0
 
     health: HealthAnswer
 
@@ -137,10 +146,22 @@ class Worker(GeventPyWSGIWorker):
         base = limited(cfg.limit_request_line, cfg.limit_request_fields, cfg.limit_request_field_size) \
             if limited else Handler
         self.wsgi_handler = type("Handler", (base,), {"worker": self})
+        if cfg.workers > 1:  # one connection per accept, as gunicorn's gevent worker: a worker about to block
+            self.server_class = type("Server", (Server,), {"max_accept": 1})  # takes no one else's with it
         super().init_process()
 
     def load_wsgi(self):
-        super().load_wsgi()
+        try:
+            super().load_wsgi()
+        except AppImportError:
+            if not self.siblings:
+                raise  # the first to start: gunicorn halts, and the log has why
+            # Replacing a worker (MAX_REQUESTS, a timeout) after the code on disk broke: gunicorn would halt
+            # and take the serving workers down with it. They go on; this one goes, and is tried again.
+            say(f"worker {os.getpid()}: the code on disk does not load now; the {self.siblings} other "
+                "worker(s) go on serving the code they loaded (fix it, then HUP)")
+            time.sleep(RETRY_SECONDS)
+            sys.exit(1)
         self.health = HealthAnswer(self.wsgi, self.settings.flask_app, None)
         self.wsgi = self.health
 
