@@ -5,14 +5,19 @@
 #   postgres -> for postgres:17: the official image's contract as docker-compose.yml uses it
 #               (POSTGRES_USER/PASSWORD/DB, PGDATA, pg_isready, port 5432), from
 #               standin-postgres-entrypoint.sh.
+#   caddy    -> for caddy:2: Debian's caddy (2.6) laid out as the official image is (no
+#               entrypoint, root, the binary with cap_net_bind_service=+ep, XDG_DATA_HOME=/data,
+#               XDG_CONFIG_HOME=/config, the default command running /etc/caddy/Caddyfile).
 set -euo pipefail
-kind=${1:?usage: build-standin-image.sh python|postgres IMAGE_NAME}
-name=${2:?usage: build-standin-image.sh python|postgres IMAGE_NAME}
+kind=${1:?usage: build-standin-image.sh python|postgres|caddy IMAGE_NAME}
+name=${2:?usage: build-standin-image.sh python|postgres|caddy IMAGE_NAME}
 here=$(dirname "$0")
 case $kind in
     python) packages=python3,python3-venv,ca-certificates ;;
     postgres) packages=postgresql-17,ca-certificates ;;
-    *) echo "build-standin-image.sh: no stand-in for '$kind': use python or postgres" >&2; exit 2 ;;
+    # libcap2-bin: setcap, to give the binary the file capability the official image's has.
+    caddy) packages=caddy,ca-certificates,libcap2-bin ;;
+    *) echo "build-standin-image.sh: no stand-in for '$kind': use python, postgres or caddy" >&2; exit 2 ;;
 esac
 
 if ! command -v debootstrap >/dev/null 2>&1; then
@@ -46,6 +51,25 @@ case $kind in
                   --change 'EXPOSE 5432'
                   --change 'ENTRYPOINT ["docker-entrypoint.sh"]'
                   --change 'CMD ["postgres"]') ;;
+    caddy)
+        # The official image's directories (its Caddyfile and welcome page are the ones Debian's
+        # package ships: `:80`, a file server on /usr/share/caddy).
+        mkdir -p "$root/config/caddy" "$root/data/caddy" "$root/srv"
+        # As the official image does: a root process whose capabilities were cut down to
+        # NET_BIND_SERVICE (cap_drop: [ALL], cap_add: [NET_BIND_SERVICE]) may still exec it, and
+        # one without NET_BIND_SERVICE in its bounding set may not (the kernel refuses to exec a
+        # binary whose file capability it cannot grant: "operation not permitted"), so CI catches
+        # a compose file that forgets the cap_add. Root keeps it under no-new-privileges.
+        chroot "$root" setcap cap_net_bind_service=+ep /usr/bin/caddy
+        changes+=(--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+                  --change 'ENV XDG_CONFIG_HOME=/config'
+                  --change 'ENV XDG_DATA_HOME=/data'
+                  --change 'EXPOSE 80' --change 'EXPOSE 443' --change 'EXPOSE 443/udp' --change 'EXPOSE 2019'
+                  --change 'WORKDIR /srv'
+                  --change 'CMD ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"]') ;;
 esac
-tar -C "$root" -c . | docker import "${changes[@]}" - "$name" >/dev/null
+# --xattrs: file capabilities are an extended attribute (security.capability), which tar leaves
+# out unless asked.
+tar -C "$root" --xattrs --xattrs-include='security.capability' -c . \
+    | docker import "${changes[@]}" - "$name" >/dev/null
 echo "[build-standin-image] built $name" >&2
