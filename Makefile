@@ -55,7 +55,7 @@ dev: install ## run the dev server on this machine (it reads .env and .flaskenv 
 # as its CI (.ci/run) needs. `make help` shows the first help of a target, this one.
 test: ## run every test: tests/, then the dev environment's scripts/tests/ (Docker ones need an engine)
 # template-only:end
-test: install ## run your tests: tests/, and tests/integration/ on the real stack (that needs Docker)
+test: install ## run your tests: tests/, your package's and a top-level tests.py (tests/integration/ needs Docker)
 	$(BIN)/python -m pytest
 
 test-devserver: install ## run the dev environment's own tests, scripts/tests/ (minutes; Docker ones need an engine)

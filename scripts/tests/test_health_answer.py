@@ -3,11 +3,11 @@
 Through a real server and the check's own process: test_health.py.
 """
 
-import healthcheck
 import pytest
 from flask import Flask
 from werkzeug.test import Client, create_environ
 
+import healthcheck
 from devserver.worker.health import HEALTH_METHOD, HEALTH_TARGET, UNLOGGED, HealthAnswer, answer
 
 

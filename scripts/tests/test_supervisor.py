@@ -214,7 +214,16 @@ def test_a_generation_that_has_not_loaded_after_10s_is_said_once(sup, capsys):
     sup.housekeeping()
     sup.housekeeping()
     said = [line for line in capsys.readouterr().err.splitlines() if "has not loaded the app after 10s" in line]
-    assert len(said) == 1 and "requests wait" in said[0] and "GEVENT_SUPPORT=True" in said[0]
+    assert len(said) == 1 and "requests wait" in said[0] and "GEVENT_SUPPORT" not in said[0]  # no debugger here
+
+
+def test_under_a_debugger_the_slow_load_names_gevent_support(capsys):
+    sup = make_supervisor(DEBUGGER="debugpy")
+    sup.start_generation("start")
+    sup.pending_since -= 11
+    sup.housekeeping()
+    said = [line for line in capsys.readouterr().err.splitlines() if "has not loaded the app after 10s" in line]
+    assert len(said) == 1 and "GEVENT_SUPPORT=True" in said[0]
 
 
 def test_a_retired_worker_ended_by_sigkill_is_said_and_under_a_debugger_why(capsys):

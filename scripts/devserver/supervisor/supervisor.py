@@ -27,6 +27,7 @@ import os
 import secrets
 import signal
 import socket
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -379,9 +380,11 @@ class Supervisor(EventLoop):
         if self.pending and not self.slow_load_said and now - self.pending_since > SILENT_LOAD:
             self.slow_load_said = True
             serving = "the current code keeps serving" if self.current else "requests wait"
-            say(f"the new worker has not loaded the app after {SILENT_LOAD:g}s ({serving}); if the log says "
-                "nothing about where it is, it may be stuck before the app: under a debugger, GEVENT_SUPPORT=True "
-                "must be set (DEBUGGER=debugpy sets it)")
+            hint = (" if the log says nothing about where it is, it may be stuck before the app: under a "
+                    "debugger, GEVENT_SUPPORT=True must be set (DEBUGGER=debugpy sets it)") \
+                if self.settings.debugger or sys.gettrace() is not None else \
+                " a slow import or a busy machine: the loading worker says where it is"
+            say(f"the new worker has not loaded the app after {SILENT_LOAD:g}s ({serving});{hint}")
         if self.promote_at is not None and now >= self.promote_at and self.pending:
             self.promote_at = None
             self.consider_promoting()

@@ -89,7 +89,12 @@ class BlockingReport:
         if times & (times - 1):
             return  # said at 1, 2, 4, 8... times: counted, not repeated
         request = self.request_of(greenlet)
-        place = f"{placement.as_seen(spot[0], self.root)}:{spot[1]}" if where else "code outside the project"
+        if where:
+            place = f"{placement.as_seen(spot[0], self.root)}:{spot[1]}"
+        elif frame is not None:  # no frame of the user's: where it waits, in installed code
+            place = f"code outside the project, {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+        else:
+            place = "code outside the project"
         if times > 1:
             say(f"warning: the event loop was blocked again at {place} ({times} times so far)")
             return

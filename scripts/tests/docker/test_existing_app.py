@@ -21,9 +21,9 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-from made_project import make_new
 
 from compose_stack import Stack, container_uid
+from made_project import make_new
 
 LEDGER = Path(__file__).resolve().parent.parent / "apps" / "ledger"
 STOP_GRACE = 30  # the worker's stop_grace_period here: a stop that waits for SIGKILL takes this long

@@ -13,9 +13,9 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-from made_project import make_new
 
 from compose_stack import Stack
+from made_project import make_new
 
 
 @pytest.fixture(scope="module")

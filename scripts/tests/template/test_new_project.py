@@ -103,8 +103,9 @@ def test_the_answers_go_everywhere_they_belong(shop):
     assert "PYTHON_IMAGE: ${PYTHON_IMAGE:-python:3.12-slim}" in compose
     assert 'name = "my_shop-2"\n' in files["pyproject.toml"]
     assert 'description = "my_shop-2: a Flask app served by gevent, ' in files["pyproject.toml"]
-    assert 'known-local-folder = [\n    "editor_saves",\n]\n' in files["pyproject.toml"]  # not bench's "reload"
-    assert 'testpaths = [\n    "tests",\n]\n' in files["pyproject.toml"]  # the user's tests, not scripts/tests
+    assert "known-local-folder" not in files["pyproject.toml"]  # the user's rules; the template's are scripts/ruff.toml
+    assert '"reload"' not in files["scripts/ruff.toml"] and "bench/ruff.toml" not in files  # bench's, left out
+    assert "testpaths" not in files["pyproject.toml"]  # pytest's own discovery, not the template's two suites
     assert files["README.md"].startswith("# my_shop-2\n")
     assert "http://127.0.0.1:8123/testsleep" in files["README.md"]
     assert "\n# PORT=8123\n" in files[".env.example"]  # commented out, as every line there
