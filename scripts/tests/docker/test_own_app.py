@@ -72,7 +72,8 @@ def test_prod_builds_and_serves_it_without_local_state(new_stack):
     files = subprocess.run(["docker", "run", "--rm", "--entrypoint", "find", f"{s.name}-web:prod", "/app"],
                            capture_output=True, text=True, check=True).stdout.split()
     assert "/app/notes_blog/views.py" in files and "/app/notes_blog/static/style.css" in files
-    leaked = [f for f in files if f == "/app/.env" or f.startswith(("/app/instance", "/app/tests"))
+    # The instance folder is there, empty (the volume's mount point, the container user's): nothing of yours.
+    leaked = [f for f in files if f == "/app/.env" or f.startswith(("/app/instance/", "/app/tests"))
               or f.endswith((".sqlite", "test_notes.py"))]
     assert not leaked, leaked
 
