@@ -227,9 +227,28 @@ class Setting:
         if self.in_production is not None and production(values):
             return self.in_production
         raw = env.get(self.name)
+        if raw is None and self.secret:
+            raw = secret_from_file(self.name, env)
         if raw is None or (self.blank_is_unset and raw.strip() == ""):
             return self.default_for(values)
         return raw
+
+
+FILE_SUFFIX = "_FILE"  # SECRET_KEY_FILE=/run/secrets/secret_key: the official images' convention
+
+
+def secret_from_file(name: str, env: Mapping[str, str]) -> str | None:
+    """A secret's value from the file `<name>_FILE` names (a Docker or Kubernetes secret), its final
+    newline dropped; None when there is no such variable."""
+    path = env.get(name + FILE_SUFFIX)
+    if path is None:
+        return None
+    try:
+        return Path(path).read_text().removesuffix("\n").removesuffix("\r")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"{name}{FILE_SUFFIX}={path!r} cannot be read: {reason}: point it at the secret's "
+                          f"file (Docker: /run/secrets/<name>), or set {name} itself") from None
 
 
 def flag(value: object) -> str:
@@ -283,7 +302,8 @@ SETTINGS: tuple[Setting, ...] = (
             default_doc="`5`", default="5", parse=parse_seconds, field="graceful_timeout", type=float),
     Setting(name="SECRET_KEY",
             doc="Flask's secret key; required in production: "
-                "`python -c 'import secrets; print(secrets.token_hex(32))'`",
+                "`python -c 'import secrets; print(secrets.token_hex(32))'`; or `SECRET_KEY_FILE`, a file "
+                "holding it (a Docker or Kubernetes secret)",
             default_doc="unset", parse=parse_secret, field="secret_key", blank_is_unset=False, secret=True),
     Setting(name="FLASK_SECRET_KEY",
             doc="the same key under the name Flask's `from_prefixed_env()` reads; either one satisfies production",
@@ -464,8 +484,8 @@ def load_settings(environ: Mapping[str, str] | None = None, cwd: Path | None = N
     for setting in SETTINGS:
         if setting.field is None:
             continue
-        raw = setting.raw_text(env, values)
         try:
+            raw = setting.raw_text(env, values)
             values[setting.field] = setting.parse(setting.name, raw)
         except ConfigError as exc:
             errors.append(str(exc))

@@ -296,3 +296,14 @@ def test_compose_reads_flaskenv_below_env():
 def test_the_template_names_its_app_in_a_committed_flaskenv():
     assert dotenv_values(ROOT / ".flaskenv") == {"FLASK_APP": "app"}
     assert subprocess.run(["git", "check-ignore", "-q", ".flaskenv"], cwd=ROOT).returncode == 1, "git ignores it"
+
+
+def test_a_secret_comes_from_the_file_its_FILE_variable_names(tmp_path):
+    """Docker and Kubernetes secrets are files: SECRET_KEY_FILE, as the official images' *_FILE."""
+    secret = tmp_path / "secret_key"
+    secret.write_text("k" * 40 + "\n")
+    loaded = load_settings({"APP_ENV": "production", "SECRET_KEY_FILE": str(secret)}, cwd=ROOT)
+    assert loaded.secret_key == "k" * 40
+    assert load_settings({"SECRET_KEY": "set", "SECRET_KEY_FILE": "/nowhere"}, cwd=ROOT).secret_key == "set"
+    with pytest.raises(ConfigError, match=r"SECRET_KEY_FILE='/nowhere' cannot be read: No such file"):
+        load_settings({"APP_ENV": "production", "SECRET_KEY_FILE": "/nowhere"}, cwd=ROOT)
