@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# A headless Chromium for the live-reload tests (scripts/tests/test_live_reload.py), from Debian's
-# packages where none is installed. Idempotent: a machine with chromium or Chrome changes nothing.
+# A headless Chromium for the live-reload and proxy tests (scripts/tests/test_live_reload.py,
+# scripts/tests/docker/test_proxy.py), and NSS's certutil, which makes it trust the proxy's CA, from
+# Debian's packages where they are missing. Idempotent: a machine that has them changes nothing.
 set -euo pipefail
 
-if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
-        || command -v google-chrome >/dev/null 2>&1; then
-    exit 0
+missing=()
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 \
+        && ! command -v google-chrome >/dev/null 2>&1; then
+    missing+=(chromium)
 fi
-printf '[ensure-chromium] installing chromium from Debian'"'"'s packages\n' >&2
+command -v certutil >/dev/null 2>&1 || missing+=(libnss3-tools)
+[ ${#missing[@]} -eq 0 ] && exit 0
+printf '[ensure-chromium] installing %s from Debian'"'"'s packages\n' "${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq chromium >/dev/null
+apt-get install -y -qq "${missing[@]}" >/dev/null

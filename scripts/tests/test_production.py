@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from devserver.production.application import load_error_line
+from devserver.production.proxies import TrustedProxies
 from devserver.settings import load_settings
 from harness import DevServer, wait_for
 
@@ -223,3 +224,24 @@ def test_a_read_only_filesystem_at_load_is_one_line_that_says_where_to_write():
     line = load_error_line(error, load_settings({"APP_ENV": "production", "SECRET_KEY": SECRET}))
     assert "\n" not in line and "/app/logs" in line and "read-only" in line
     assert "/app/instance" in line and "/tmp" in line and "save" not in line
+
+
+@pytest.mark.unit
+def test_a_trusted_proxy_named_by_host_is_looked_up_when_it_comes_not_before():
+    """compose starts the proxy after the app: its name resolves only later, and is looked up then."""
+    seen = {}
+
+    def app(environ, start_response):
+        seen.clear()
+        seen.update(environ)
+        start_response("200 OK", [])
+        return [b""]
+
+    gate = TrustedProxies(app, ("localhost",))
+    assert gate.resolved == []  # nothing looked up at start
+    environ = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "6.6.6.6", "HTTP_X_FORWARDED_PROTO": "https",
+               "wsgi.url_scheme": "http", "HTTP_HOST": "x", "SERVER_NAME": "x", "SERVER_PORT": "80"}
+    gate(dict(environ), lambda *a: None)
+    assert seen["REMOTE_ADDR"] == "6.6.6.6" and seen["wsgi.url_scheme"] == "https"
+    gate({**environ, "REMOTE_ADDR": "10.1.2.3"}, lambda *a: None)  # not the proxy: its headers dropped
+    assert seen["REMOTE_ADDR"] == "10.1.2.3" and "HTTP_X_FORWARDED_FOR" not in seen

@@ -20,7 +20,7 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.errors import AppImportError
 
 from devserver.production.config import gunicorn_config
-from devserver.production.proxies import TrustedProxies, networks
+from devserver.production.proxies import TrustedProxies
 from devserver.settings import Settings
 from devserver.worker import appload
 
@@ -61,7 +61,7 @@ def load_app(settings: Settings):
         exc.__traceback__ = appload.users_frames(exc.__traceback__)
         sys.stderr.write("".join(traceback.format_exception(exc)))
         raise AppImportError(f"error: {load_error_line(exc, settings)}") from None
-    return TrustedProxies(app, networks(settings.trusted_proxies))
+    return TrustedProxies(app, settings.trusted_proxies)
 
 
 class RefusingArbiter(Arbiter):

@@ -2,49 +2,56 @@
 and the headers dropped from any other, so an outside client cannot forge its address or scheme.
 
 Why a gate around ProxyFix: ProxyFix trusts the headers of whoever connects. Here the proxy's
-address decides (TRUSTED_PROXIES: addresses, networks, or host names such as compose's `proxy`,
-resolved when the worker starts).
+address decides (TRUSTED_PROXIES: addresses, networks, or host names such as compose's `proxy`).
+A host name is looked up again, at most every RESOLVE_EVERY seconds, when a request comes from an
+address it did not have: the proxy may start after the app (compose starts it once the app is
+healthy) and come back at another address.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from devserver.log import say
-
 FORWARDED = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST", "HTTP_X_FORWARDED_PORT",
              "HTTP_X_FORWARDED_PREFIX", "HTTP_FORWARDED")
+RESOLVE_EVERY = 5.0  # seconds between lookups of the host names
 
 
-def networks(names: tuple[str, ...]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    """Each name as a network: an address (a /32 or /128), a network, or a host name's addresses now.
-    A name that does not resolve (the proxy not started yet) trusts nothing, and says so."""
-    found = []
+def parse(names: tuple[str, ...]) -> tuple[list, list[str]]:
+    """(the addresses and networks, the host names) among `names`."""
+    networks, hosts = [], []
     for name in names:
         try:
-            found.append(ipaddress.ip_network(name, strict=False))
-            continue
+            networks.append(ipaddress.ip_network(name, strict=False))
         except ValueError:
-            pass
+            hosts.append(name)
+    return networks, hosts
+
+
+def resolve(hosts: list[str]) -> list:
+    """The host names' addresses now; a name that does not resolve (not started yet) gives none."""
+    found = []
+    for host in hosts:
         try:
-            addresses = {info[4][0] for info in socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)}
-        except OSError as exc:
-            say(f"warning: TRUSTED_PROXIES names {name!r}, which does not resolve ({exc.strerror or exc}): "
-                "its X-Forwarded-* headers are not trusted")
+            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+        except OSError:
             continue
-        found.extend(ipaddress.ip_network(address) for address in sorted(addresses))
+        found.extend(ipaddress.ip_network(address) for address in sorted({info[4][0] for info in infos}))
     return found
 
 
 class TrustedProxies:
     """WSGI: one proxy hop's X-Forwarded-For, -Proto, -Host and -Port applied when the peer is trusted."""
 
-    def __init__(self, application, trusted: list):
+    def __init__(self, application, trusted: tuple[str, ...]):
         self.application = application
-        self.trusted = trusted
+        self.networks, self.hosts = parse(trusted)
+        self.resolved: list = []
+        self.resolved_at = float("-inf")
         self.fixed = ProxyFix(application, x_for=1, x_proto=1, x_host=1, x_port=1)
 
     def trusts(self, address: str) -> bool:
@@ -52,10 +59,15 @@ class TrustedProxies:
             peer = ipaddress.ip_address(address)
         except ValueError:
             return False
-        return any(peer in network for network in self.trusted)
+        if any(peer in network for network in self.networks + self.resolved):
+            return True
+        if self.hosts and time.monotonic() - self.resolved_at >= RESOLVE_EVERY:
+            self.resolved, self.resolved_at = resolve(self.hosts), time.monotonic()
+            return any(peer in network for network in self.resolved)
+        return False
 
     def __call__(self, environ, start_response):
-        if self.trusted and self.trusts(environ.get("REMOTE_ADDR", "")):
+        if (self.networks or self.hosts) and self.trusts(environ.get("REMOTE_ADDR", "")):
             return self.fixed(environ, start_response)
         for name in FORWARDED:
             environ.pop(name, None)
