@@ -41,7 +41,11 @@ def create_app(database_uri=None):
         """Prints whether the app runs in debug mode: a command gets the workers' setting."""
         print(f"debug={app.debug}")
 
-    if not app.debug and not app.testing:
+    if os.environ.get("LEDGER_LOG_TO_STDOUT"):  # microblog's LOG_TO_STDOUT: production's log is the container's
+        handler = logging.StreamHandler()
+        handler.setLevel(logging.INFO)
+        app.logger.addHandler(handler)
+    elif not app.debug and not app.testing:
         os.makedirs("logs", exist_ok=True)
         handler = RotatingFileHandler("logs/ledger.log", maxBytes=10240, backupCount=3)
         handler.setLevel(logging.INFO)
