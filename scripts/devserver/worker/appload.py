@@ -65,18 +65,21 @@ def load(settings: Settings) -> tuple[object, str | None]:
             exc = exited_while_loading(exc)
         say(f"error: could not load the app (FLASK_APP={settings.flask_app!r}):")
         sys.stderr.write("".join(traceback.format_exception(exc)))
-        say(advice(exc))
+        say(advice(exc, settings.reload))
         return error_app(exc, settings), one_line(exc)
 
 
-def advice(exc: BaseException) -> str:
-    """What to do next. Not the code's fault when the container's user may not touch a file."""
+def advice(exc: BaseException, reloads: bool = True) -> str:
+    """What to do next. Not the code's fault when the container's user may not touch a file. Where
+    nothing reloads (RELOAD=0), a restart is what brings the fix in."""
+    then = "the server reloads by itself once the file is fixed." if reloads else \
+        "then restart the server (RELOAD=0: nothing reloads it)."
     if isinstance(exc, PermissionError):
         where = f" {exc.filename}" if exc.filename else ""
         return (f"the server's user (uid {os.getuid()}) may not use{where}: give it access (in the container: "
                 "set UID and GID in .env to your own, `id -u` and `id -g`, then `docker compose up --build`); "
-                "the server reloads by itself once the file is fixed.")
-    return "fix the code and save: the server reloads by itself."
+                + then)
+    return "fix the code and save: the server reloads by itself." if reloads else f"fix the code, {then}"
 
 
 class AppExitedWhileLoading(RuntimeError):
@@ -141,7 +144,9 @@ def error_app(exc: BaseException | str, settings: Settings, status: int = 500):
         title, next_step = "The app crashed", "It restarts by itself; this page is served until then."
         headers = [("Retry-After", "1")]
     else:
-        title, next_step = "The app failed to load", "Fix the code and save: the server reloads by itself."
+        title = "The app failed to load"
+        next_step = "Fix the code and save: the server reloads by itself." if settings.reload else \
+            "Fix the code, then restart the server."
         headers = []
 
     def plain(environ, start_response):
