@@ -174,8 +174,9 @@ def test_fork_failing_with_eagain_keeps_the_current_generation_serving(forker, p
     assert "Traceback" not in server.log()
 
 
-def test_production_sighup_with_code_that_does_not_load_keeps_the_old_workers_serving(forker, project):
-    server = forker(APP_ENV="production", SECRET_KEY="x" * 32, FLASK_DEBUG="0", WEB_CONCURRENCY="2")
+def test_sighup_without_reload_with_code_that_does_not_load_keeps_the_old_workers_serving(forker, project):
+    """The supervisor with RELOAD=0 reloads on SIGHUP (production runs gunicorn: test_production.py)."""
+    server = forker(RELOAD="0", FLASK_DEBUG="0", WEB_CONCURRENCY="2")
     with Polling(server.url + "/") as clients:
         (project / "forker" / "__init__.py").write_text("def broken(:\n")
         server.process.send_signal(signal.SIGHUP)

@@ -311,7 +311,7 @@ class Supervisor(EventLoop):
             for end in (give, take):
                 if end is not None:
                     end.close()
-            if old:  # production's SIGHUP brought code that does not load: what serves goes on
+            if old:  # a SIGHUP (RELOAD=0) brought code that does not load: what serves goes on
                 self.end_unserved(new)
                 return self.keep_serving_or_fail("the new code could not be loaded (see above)")
             self.current = new
@@ -394,7 +394,7 @@ class Supervisor(EventLoop):
 
     # -- the end ---------------------------------------------------------------------------
     def keep_serving_or_fail(self, why: str) -> None:
-        """Without reload (production), new code that does not load: the workers that serve go on."""
+        """Without reload (RELOAD=0: a SIGHUP's), new code that does not load: the workers that serve go on."""
         if self.current:
             say(f"error: {why}: the workers already running go on serving the code they have; fix it, "
                 "then send SIGHUP again (or restart)")

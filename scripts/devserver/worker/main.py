@@ -54,7 +54,9 @@ def serve(listen_fd: int, control_fd: int) -> int:
     app, problem = load_app(settings, tell)
     live = LiveReload(app) if settings.live_reload else None
     server = DrainingServer(listener, HealthAnswer(live or app, settings.flask_app, problem),
-                            access_log=settings.access_log, host=settings.host)
+                            access_log=settings.access_log, host=settings.host,
+                            limits=(settings.limit_request_line, settings.limit_request_fields,
+                                    settings.limit_request_field_size))
     if settings.blocking_warn_ms:
         BlockingReport(server, Path(os.environ[protocol.ROOT_ENV]), settings.blocking_warn_ms).start()
     tell(WorkerWords.LOADED_OK if problem is None else WorkerWords.LOADED_ERROR)

@@ -125,12 +125,15 @@ class DrainingServer(WSGIServer):
 
     handler_class = ConnectionHandler
 
-    def __init__(self, listener: socket.socket, application, *, access_log: bool, host: str):
+    def __init__(self, listener: socket.socket, application, *, access_log: bool, host: str,
+                 limits: tuple[int, int, int] | None = None):
         # SERVER_NAME given up front: otherwise gevent resolves it with getfqdn(),
         # a DNS lookup that can stall start-up for seconds inside a container.
         # The pool holds every connection's greenlet from the moment it is accepted.
+        # `limits`: LIMIT_REQUEST_LINE, LIMIT_REQUEST_FIELDS, LIMIT_REQUEST_FIELD_SIZE (strict_http.py).
         super().__init__(listener, application, log="default" if access_log else None,
-                         environ={"SERVER_NAME": host}, spawn=Pool())
+                         environ={"SERVER_NAME": host}, spawn=Pool(),
+                         handler_class=ConnectionHandler.limited(*limits) if limits else None)
         self.handlers: set[ConnectionHandler] = set()
         self.draining = False
         self.inert = False  # in a process the app forked from the worker (go_inert)
