@@ -84,13 +84,15 @@ def run_given(command: list[str]) -> int:
     except ConfigError as exc:
         for line in str(exc).splitlines():
             say(f"warning: the server would not start: {line}")
+    fix = "give a command this image has (docker compose run --rm web sh, then look around)"
     if command == ["release"]:
-        return release(SCRIPTS_DIR.parent)
+        command, fix = release(SCRIPTS_DIR.parent), "set RELEASE_COMMAND to a command this image has"
+        if not command:
+            return 0
     try:
         os.execvp(command[0], command)
     except OSError as exc:
-        say(f"error: cannot run {command[0]!r}: {exc.strerror}: give a command this image has "
-            "(docker compose run --rm web sh, then look around)")
+        say(f"error: cannot run {command[0]!r}: {exc.strerror}: {fix}")
         return 127
 
 

@@ -31,18 +31,12 @@ def release_command(root: Path, environ=os.environ) -> list[str]:
     return list(FLASK_MIGRATE) if (root / "migrations" / "env.py").is_file() else []
 
 
-def release(root: Path) -> int:
-    """Run it in the project root, in this process's place (its exit status is the release's)."""
+def release(root: Path) -> list[str]:
+    """The release step's command, said; [] (and said) when there is nothing to do. The entrypoint runs
+    it in its own place, so its exit status is the release's."""
     command = release_command(root)
     if not command:
         say("release: nothing to do (no RELEASE_COMMAND, no migrations/env.py)")
-        return 0
-    say(f"release: {shlex.join(command)}")
-    os.chdir(root)
-    try:
-        os.execvp(command[0], command)
-    except OSError as exc:
-        say(f"error: release: cannot run {command[0]!r}: {exc.strerror}: set RELEASE_COMMAND to a command "
-            "this image has")
-        return 127
-
+    else:
+        say(f"release: {shlex.join(command)}")
+    return command

@@ -19,7 +19,7 @@ import requests
 from devserver.production.application import load_error_line
 from devserver.production.proxies import TrustedProxies
 from devserver.settings import load_settings
-from harness import DevServer, wait_for
+from harness import DevServer, Polling, wait_for
 
 SECRET = "test-secret-" + "x" * 32
 ROUTES = '''
@@ -122,58 +122,24 @@ def test_a_stuck_worker_is_replaced_and_its_line_named_while_the_others_serve(pr
 def test_max_requests_recycles_workers_under_load_and_fails_no_request(production):
     """Kept-alive and new connections, without a pause: every worker is replaced several times."""
     server = production(WEB_CONCURRENCY="2", MAX_REQUESTS="40", GRACEFUL_TIMEOUT="5")
-    failures, answered = [], []
-    deadline = time.monotonic() + 6
-
-    def client(keep_alive: bool):
-        session = requests.Session() if keep_alive else requests
-        while time.monotonic() < deadline:
-            try:
-                response = session.get(server.url + "/pid", timeout=10)
-                (answered if response.status_code == 200 else failures).append(response.status_code)
-            except requests.RequestException as exc:
-                failures.append(repr(exc))
-
-    threads = [threading.Thread(target=client, args=(i % 2 == 0,)) for i in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    recycled = server.log().count("(MAX_REQUESTS)")
-    assert recycled >= 4, server.log()
-    assert not failures, failures[:5]
-    assert len(answered) > 200
+    with Polling(server.url + "/pid", keep_alive=(True, False) * 3) as clients:
+        wait_for(lambda: server.log().count("(MAX_REQUESTS)") >= 4, 60, 0.1, "four recycled workers")
+    assert clients.counts().keys() == {200}, clients.counts()
+    assert len(clients.statuses) > 160
 
 
 def test_sigterm_answers_through_the_delay_with_503_health_then_stops(production):
     """Clients keep sending during SHUTDOWN_DELAY: none fails; the health check says 503 at once."""
     server = production(WEB_CONCURRENCY="2", SHUTDOWN_DELAY="3", GRACEFUL_TIMEOUT="5")
-    failures, answered = [], []
-    stop_sending = threading.Event()
-
-    def client(keep_alive: bool):
-        session = requests.Session() if keep_alive else requests
-        while not stop_sending.is_set():
-            try:
-                response = session.get(server.url + "/pid", timeout=10)
-                (answered if response.status_code == 200 else failures).append(response.status_code)
-            except requests.RequestException as exc:
-                failures.append(repr(exc))
-
-    threads = [threading.Thread(target=client, args=(i % 2 == 0,)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    wait_for(lambda: len(answered) > 20, 10, message="load")
-    server.process.send_signal(signal.SIGTERM)
-    sent_at = time.monotonic()
-    wait_for(lambda: health(server) == 503, 2, 0.05, "503 from the health check")
-    before = len(answered)
-    wait_for(lambda: time.monotonic() - sent_at > 2.5, 5, 0.1, "the delay nearly over")
-    stop_sending.set()
-    for thread in threads:
-        thread.join()
-    assert not failures, failures[:5]
-    assert len(answered) > before + 20  # still answered during the delay
+    with Polling(server.url + "/pid", keep_alive=(True, False) * 2) as clients:
+        wait_for(lambda: len(clients.statuses) > 20, 10, message="load")
+        server.process.send_signal(signal.SIGTERM)
+        sent_at = time.monotonic()
+        wait_for(lambda: health(server) == 503, 2, 0.05, "503 from the health check")
+        before = len(clients.statuses)
+        wait_for(lambda: time.monotonic() - sent_at > 2.5, 5, 0.1, "the delay nearly over")
+    assert clients.counts().keys() == {200}, clients.counts()
+    assert len(clients.statuses) > before + 20  # still answered during the delay
     assert server.process.wait(20) == 0
 
 

@@ -30,6 +30,7 @@ from gunicorn.workers.ggevent import GeventPyWSGIWorker, PyWSGIHandler
 from devserver.log import say
 from devserver.worker.blocking import BlockingReport
 from devserver.worker.health import UNLOGGED, HealthAnswer
+from devserver.worker.server import arrived
 from devserver.worker.strict_http import StrictHandler
 
 RETRY_SECONDS = 2.0  # between tries of a replacement worker whose code does not load
@@ -62,21 +63,10 @@ class Handler(StrictHandler, PyWSGIHandler):
 
     def read_requestline(self):
         """A kept-alive connection's next request, if it comes within KEEPALIVE (a moment, once stopping)."""
-        if self.requests and not self.buffered() and not self.next_request_comes():
+        if self.requests and not arrived(self) and not self.next_request_comes():
             return None  # pywsgi closes the connection
         self.requests += 1
         return super().read_requestline()
-
-    def buffered(self) -> bool:
-        """Whether the client's next request has (partly) arrived already (pipelined): no wait then."""
-        timeout = self.socket.gettimeout()
-        self.socket.settimeout(0)
-        try:
-            return bool(self.rfile.peek())
-        except OSError:
-            return False
-        finally:
-            self.socket.settimeout(timeout)
 
     def next_request_comes(self) -> bool:
         idle_since = time.monotonic()

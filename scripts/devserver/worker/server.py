@@ -30,6 +30,19 @@ from devserver.worker.strict_http import StrictHandler
 FIRST_REQUEST_GRACE = 0.5  # seconds a new connection may take to send its request while stopping
 
 
+def arrived(handler) -> bytes:
+    """What a connection's client has sent that is not read yet, taking only what has arrived (no waiting):
+    a request pipelined behind the last one, or one on its way (the production worker asks it too)."""
+    timeout = handler.socket.gettimeout()
+    handler.socket.settimeout(0)
+    try:
+        return handler.rfile.peek()
+    except OSError:
+        return b""
+    finally:
+        handler.socket.settimeout(timeout)
+
+
 class PassOn(Exception):
     """Thrown into a handler waiting for the client's next request: the server is retiring."""
 
@@ -75,15 +88,7 @@ class ConnectionHandler(StrictHandler):
         return super().read_requestline()
 
     def read_ahead(self) -> bytes:
-        """What the client has sent that is not read yet, taking only what has arrived (no waiting)."""
-        timeout = self.socket.gettimeout()
-        self.socket.settimeout(0)
-        try:
-            return self.rfile.peek()
-        except OSError:
-            return b""
-        finally:
-            self.socket.settimeout(timeout)
+        return arrived(self)
 
     def leave(self) -> str | None:
         """The server is retiring. Returns "" to end this handler, None to read one more request here."""
