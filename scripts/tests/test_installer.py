@@ -79,18 +79,22 @@ def test_after_stop_no_install_runs_and_none_starts(tmp_path):
     """A stop races an install starting (its pid not known yet) and a save queued behind it: neither may
     leave an installer running once the server has gone."""
     reaper = Reaper().start()
-    installer = Installer(tmp_path, reaper, lambda result: None)
-    installer.stop()
-    installer.request()  # a save after the stop
-    assert not installer.running
-    starting, status = popen_reaped(reaper, ["sleep", "30"])  # an install whose Popen returns after the stop
-    installer._started(starting.pid)
-    assert read_status(status, 10) == -signal.SIGTERM  # ended as soon as its pid was known
     try:
-        os.killpg(starting.pid, 0)
-        raise AssertionError("the install outlived the stop")
-    except ProcessLookupError:
-        pass
+        installer = Installer(tmp_path, reaper, lambda result: None)
+        installer.stop()
+        installer.request()  # a save after the stop
+        assert not installer.running
+        starting, status = popen_reaped(reaper, ["sleep", "30"])  # an install whose Popen returns after the stop
+        installer._started(starting.pid)
+        assert read_status(status, 10) == -signal.SIGTERM  # ended as soon as its pid was known
+        try:
+            os.killpg(starting.pid, 0)
+            raise AssertionError("the install outlived the stop")
+        except ProcessLookupError:
+            pass
+    finally:
+        reaper.stop()  # or it reaps every later test's children: their subprocess.run would say exit 0
+        assert not reaper.thread.is_alive()
 
 
 # -- lines that run or fetch more than packages from the index (issue 28): named before the install ------------

@@ -26,6 +26,7 @@ class Reaper:
         self.lock = threading.Lock()
         self.status_pipes: dict[int, int] = {}  # pid -> write end of its status pipe
         self.children_started = threading.Event()
+        self.stopping = False
         self.thread = threading.Thread(target=self._run, name="reaper", daemon=True)
 
     def start(self) -> Reaper:
@@ -42,11 +43,19 @@ class Reaper:
     def _register(self, pid: int, status_fd: int) -> None:
         self.status_pipes[pid] = status_fd
 
+    def stop(self, timeout: float = 5.0) -> None:
+        """End the thread once no child is left (in a test's process: it would reap every later child)."""
+        self.stopping = True
+        self.children_started.set()
+        self.thread.join(timeout)
+
     def _run(self) -> None:
         while True:
             try:
                 pid, status = os.wait()
             except ChildProcessError:
+                if self.stopping:
+                    return
                 self.children_started.wait(IDLE_WAIT)
                 self.children_started.clear()
                 continue
