@@ -34,8 +34,7 @@ PINNED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*==\S+$")  # `name==version`: wh
 INCOMPATIBLE = re.compile(r"^The package (`.+` requires `.+`.*)$", re.M)  # uv pip check's lines
 BUILD_FAILED = re.compile(r"Failed to build|pg_config executable not found", re.I)  # uv, a source build
 PYTHON_HINT = ("a pinned package has no wheel for this Python and needs building from source: pin a version "
-               "that has a wheel for it, or build on an older Python (PYTHON_IMAGE=python:3.12-slim in .env, "
-               "or `make new PYTHON_VERSION=3.12`)")
+               "that has a wheel for it, or build on an older Python (PYTHON_IMAGE=python:3.12-slim in .env)")
 
 
 def is_tools_file(path: str | Path) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import shutil
 import socket
@@ -29,6 +30,8 @@ from harness import ROOT, free_port, wait_for
 from proxy_tls import CERTUTIL_PACKAGE, alpn_protocol, read_root_ca, ssl_context, trusting_browser, wait_https
 
 CADDYFILE = ROOT / "deploy" / "caddy" / "Caddyfile"
+# The backend's image: the Dockerfile's own default base (the official Python image of this project).
+DOCKERFILE_PYTHON = re.search(r"(?m)^ARG PYTHON_IMAGE=(\S+)$", (ROOT / "Dockerfile").read_text())[1]
 FORGED = "6.6.6.6"
 PAGE_TEXT = "served by the backend behind the proxy"
 # What reached the backend, as JSON (GET /page: a small HTML page for the browser).
@@ -139,7 +142,7 @@ def proxy(caddy_image, tmp_path_factory):
     p = Proxy(f"devtest-proxy-{uuid.uuid4().hex[:10]}", tmp_path_factory.mktemp("proxy"))
     try:
         try:
-            p.start(caddy_image, image("PYTHON_IMAGE", "python:3.13-slim"))
+            p.start(caddy_image, image("PYTHON_IMAGE", DOCKERFILE_PYTHON))
         except Exception:
             print(p.logs())
             raise

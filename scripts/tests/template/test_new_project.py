@@ -193,7 +193,7 @@ def test_rendering_with_this_templates_answers_gives_its_files_back(tmp_path):
     """The twins change only what they must: a drift between a file and its twin shows here."""
     copier.run_copy(str(ROOT), tmp_path / "same", data={"project_name": "flask-gevent", "database": "postgres"},
                     defaults=True, quiet=True, vcs_ref="HEAD")
-    assert len(TWINS) == 15, TWINS
+    assert len(TWINS) == 18, TWINS
     for name in TWINS:
         expected = TEMPLATE_ONLY.sub("", POSTGRES_MARKERS.sub("", (ROOT / name).read_text()))
         assert (tmp_path / "same" / name).read_text() == expected, name
@@ -207,7 +207,7 @@ def test_with_database_postgres_the_db_service_is_always_on_and_the_demo_uses_it
     compose = files["docker-compose.yml"]
     assert "\n  db:\n" in compose and "profiles: [postgres]" not in compose and "required: false  # here" not in compose
     assert "condition: service_healthy" in compose and "DATABASE_URL: postgresql://app:app@db:5432/app" in compose
-    assert "\nvolumes:\n  db-data:\n" in compose
+    assert "\nvolumes:\n" in compose and "\n  db-data:\n" in compose
     assert "psycopg[binary]==" in files["requirements.txt"] and "psycopg-binary==" in files["requirements.txt"]
     assert '@bp.get("/db")' in files["app/views.py"] and "DATABASE_URL" in files["app/config.py"]
     assert "# DATABASE_URL=postgresql://app:app@127.0.0.1:5432/app" in files[".env.example"]
