@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Deploy (or upgrade) the Swarm stack: the release job, then the app's rolling update.
 #
-#   deploy/swarm/deploy.sh <stack> <image:tag>          e.g. deploy/swarm/deploy.sh shop registry.example.com/flask-gevent-web:0.2.0
+#   deploy/swarm/deploy.sh <stack> <image:tag>          e.g. deploy/swarm/deploy.sh shop registry.example.com/shop-web:0.2.0
 #
 # 1. `docker stack deploy -c release.yml`: the release job runs once with the new image (a job runs
 #    again whenever its spec changes; the same image twice runs it no more). Waits for it: a failed
