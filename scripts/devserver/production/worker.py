@@ -8,8 +8,8 @@ and what gunicorn's pywsgi worker leaves out is here:
 - MAX_REQUESTS: gunicorn counts requests only in its own parser's path; here the handler counts them;
 - SIGTERM: the health answer turns to 503 at once, the server keeps answering for SHUTDOWN_DELAY (a load
   balancer still sends for a moment), then drains; every answer meanwhile says `Connection: close`;
-- the watchdog: an event loop blocked for half of WORKER_TIMEOUT is reported with the request and the
-  user's line (worker/blocking.py), before the arbiter kills the worker at WORKER_TIMEOUT.
+- the watchdog: an event loop blocked for a quarter of WORKER_TIMEOUT is reported with the request and
+  the user's line (worker/blocking.py), before the arbiter kills the worker at WORKER_TIMEOUT.
 """
 
 from __future__ import annotations
@@ -158,7 +158,9 @@ class Worker(GeventPyWSGIWorker):
     def run(self):
         timeout = self.settings.worker_timeout
         if timeout:
-            threshold = int(timeout * 1000 / 2)
+            # gevent's monitor sees a block one to two periods after it starts: a quarter of the timeout
+            # has it said before gunicorn's kill, even on a busy machine.
+            threshold = int(timeout * 1000 / 4)
             if self.settings.blocking_warn_ms:
                 threshold = min(threshold, self.settings.blocking_warn_ms)
             advice = (f"  Every other request of this worker waited meanwhile; past WORKER_TIMEOUT={timeout:g}s "
