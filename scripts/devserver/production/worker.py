@@ -15,7 +15,6 @@ and what gunicorn's pywsgi worker leaves out is here:
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ from gunicorn.workers.ggevent import GeventPyWSGIWorker, PyWSGIHandler
 from devserver.log import say
 from devserver.worker.blocking import BlockingReport
 from devserver.worker.health import UNLOGGED, HealthAnswer
-from devserver.worker.server import arrived
+from devserver.worker.server import arrived, no_delay
 from devserver.worker.strict_http import StrictHandler
 
 RETRY_SECONDS = 2.0  # between tries of a replacement worker whose code does not load
@@ -51,11 +50,7 @@ class Handler(StrictHandler, PyWSGIHandler):
     def handle(self):
         self.greenlet = gevent.getcurrent()
         CONNECTIONS.add(self)
-        try:
-            # pywsgi writes headers and body apart: without TCP_NODELAY the second waits for a delayed ACK.
-            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass  # not TCP
+        no_delay(self.socket)
         try:
             super().handle()
         finally:

@@ -30,6 +30,15 @@ from devserver.worker.strict_http import StrictHandler
 FIRST_REQUEST_GRACE = 0.5  # seconds a new connection may take to send its request while stopping
 
 
+def no_delay(sock: socket.socket) -> None:
+    """pywsgi sends the headers and the body in two writes; with Nagle's algorithm the second waits for
+    the client's delayed ACK: ~40 ms per kept-alive request (the production worker's handler too)."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        pass  # not TCP
+
+
 def arrived(handler) -> bytes:
     """What a connection's client has sent that is not read yet, taking only what has arrived (no waiting):
     a request pipelined behind the last one, or one on its way (the production worker asks it too)."""
@@ -56,12 +65,7 @@ class ConnectionHandler(StrictHandler):
     def handle(self):
         self.greenlet = gevent.getcurrent()
         self.server.handlers.add(self)
-        try:
-            # pywsgi sends the headers and the body in two writes; with Nagle's algorithm the
-            # second waits for the client's delayed ACK: ~40 ms per kept-alive request.
-            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass  # not TCP
+        no_delay(self.socket)
         try:
             super().handle()
         except Exception:
