@@ -1,10 +1,11 @@
 """The Swarm stack (deploy/swarm/), on a real single-node swarm: rolling updates lose nothing.
 
-A swarm of this machine's own (`docker swarm init --advertise-addr 127.0.0.1`, left at the end); a
-node already in a swarm is not touched: skipped, or under CI=true failed. Three versions of a test
-app, built as the prod image from a copy of the project, deployed with deploy/swarm/deploy.sh (the
-release job, then stack.yml) while clients keep asking through Caddy: new-connection clients,
-keep-alive clients and a slow request across every update.
+A swarm of this machine's own (`docker swarm init --advertise-addr 127.0.0.1`, left at the end), or
+the single-node one this node already manages, kept; any other swarm is not touched: skipped, or
+under CI=true failed. Three versions of a test app, built as the prod image from a copy of the
+project, deployed with deploy/swarm/deploy.sh (the release job, then stack.yml) while clients keep
+asking through Caddy: new-connection clients, keep-alive clients and a slow request across every
+update.
 
 - v1, two replicas: healthy and serving through the proxy, which the app believes (X-Forwarded-*).
 - v2: not one request fails or is lost, and every replica serves v2 within UPDATE_BOUND.
@@ -99,10 +100,16 @@ def wait_for(predicate, timeout: float, message: str, interval: float = 0.5):
 
 @pytest.fixture(scope="module")
 def swarm():
-    """A swarm of this node's own, left at the end; never someone else's."""
-    state = docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
+    """A swarm of this node's own, left at the end. A single-node swarm this node already manages is used
+    as it is and kept (the stack has its own names and ports); any other swarm is never touched."""
+    state, manager, nodes = docker(
+        "info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{.Swarm.Nodes}}").stdout.split()
+    if state == "active" and manager == "true" and nodes == "1":
+        yield
+        return
     if state != "inactive":
-        message = f"this Docker node is already in a swarm ({state}): the swarm test makes and leaves its own"
+        message = (f"this Docker node is in a swarm ({state}, manager: {manager}, nodes: {nodes}) that the test "
+                   "can't deploy on alone: leave it (docker swarm leave --force) or run on another node")
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"{message}; under CI=true it must run", pytrace=False)
         pytest.skip(message)
