@@ -3,6 +3,8 @@
 
     compose -> entrypoint.py -> devserver/supervisor/ -> devserver/worker/ -> the Flask app     (development)
     compose -> entrypoint.py -> devserver/production/ (gunicorn) -> its worker -> the Flask app (production)
+    compose -> entrypoint.py -> devserver/supervisor/ -> devserver/worker/tasks.py -> Celery or RQ -> tasks
+                                                                         (TASK_WORKER; in production the queue's own)
 
 Given a command, it runs that instead, with the environment the app has in a worker
 (`docker compose run --rm web flask shell`, `pytest`, a worker service's `command: rq worker`);
@@ -25,7 +27,7 @@ from devserver.release import release
 from devserver.settings import EXIT_CONFIG, ConfigError, Settings, load_settings
 from devserver.stepdebug import run_under_debugpy, under_a_debugger, with_gevent_support
 from devserver.supervisor.debugpy_relay import start_from_env as start_debugpy_relay
-from devserver.supervisor.listener import BindError, bind
+from devserver.supervisor.listener import BindError, bind, no_port
 from devserver.supervisor.start import supervise
 
 ENV_FILES = (".env", ".flaskenv")  # the private one first: it wins over the committed one, as in Flask
@@ -123,8 +125,12 @@ def main(argv: list[str] | None = None) -> int:
         for line in str(exc).splitlines():
             say(f"error: {line}")
         return EXIT_CONFIG
+    if settings.task_worker and settings.production:
+        return run_given(list(settings.task_worker))  # the queue's own worker, as its docs run it: nothing reloads
     if settings.production:
         return serve_production(settings)
+    if settings.task_worker:
+        return supervise(settings, no_port())  # reloaded as the web workers are (devserver/worker/tasks.py)
     try:
         listener = bind(settings.host, settings.port)
     except BindError as exc:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shlex
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -116,6 +117,25 @@ def parse_debugger(name: str, raw: str) -> str | None:
     if value != "debugpy":
         raise ConfigError(f"{name}={raw!r} is not a debugger this server runs: use debugpy, or 0 for none")
     return value
+
+
+QUEUE_WORKERS = {"celery": "celery -A app.tasks worker -P gevent", "rq": "rq worker"}  # command -> its example
+
+
+def parse_task_worker(name: str, raw: str) -> tuple[str, ...]:
+    """A queue's worker command, split as a shell would; only the ones the server knows how to reload."""
+    try:
+        words = tuple(shlex.split(raw))
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r} is not a command ({exc}): "
+                          f"e.g. {name}=\"{QUEUE_WORKERS['celery']}\"") from None
+    examples = " or ".join(f"`{example}`" for example in QUEUE_WORKERS.values())
+    if words and words[0] not in QUEUE_WORKERS:
+        raise ConfigError(f"{name}={raw!r} runs {words[0]!r}: the server runs and reloads Celery's and RQ's workers "
+                          f"({examples}); run another program as a compose service's `command:`")
+    if words and "worker" not in words[1:]:
+        raise ConfigError(f"{name}={raw!r} is not {words[0]}'s worker command: use {QUEUE_WORKERS[words[0]]!r}")
+    return words
 
 
 def parse_polling(name: str, raw: str) -> bool | None:
@@ -345,6 +365,16 @@ SETTINGS: tuple[Setting, ...] = (
             default_doc="`100`", default="100", parse=parse_limit, field="limit_request_fields", type=int),
     Setting(name="LIMIT_REQUEST_FIELD_SIZE", doc="the longest header field, in bytes: longer gets 431",
             default_doc="`8190`", default="8190", parse=parse_limit, field="limit_request_field_size", type=int),
+    Setting(name="TASK_WORKER",
+            doc="run a task worker instead of the web server: Celery's or RQ's worker command, run and reloaded as "
+                "the web workers are (a change: a new one consumes, the old one finishes its task); the compose "
+                "`worker` service sets it",
+            default_doc="unset (the web server)", parse=parse_task_worker, field="task_worker",
+            type=tuple[str, ...], example=QUEUE_WORKERS["celery"]),
+    Setting(name="TASK_GRACE",
+            doc="seconds a running task gets to finish when its worker is replaced (a reload) or stopped; a task "
+                "still running then is cut, and the log says so",
+            default_doc="`30`", default="30", parse=parse_seconds, field="task_grace", type=float),
     Setting(name="WERKZEUG_DEBUG_PIN",
             doc="the debugger's PIN (`123-456-789`); `off` disables it, with a warning",
             default_doc="a new PIN each start, logged once", parse=parse_pin,

@@ -46,3 +46,9 @@ def describe(exc: OSError, host: str, port: int) -> str:
     if exc.errno == errno.EADDRNOTAVAIL:
         return f"HOST={host!r} is not an address of this machine: use 127.0.0.1 or 0.0.0.0"
     return f"cannot listen on {host}:{port}: {exc.strerror}"
+
+
+def no_port() -> socket.socket:
+    """A task worker's stand-in for the listening socket: never bound, closed by each worker at start, so
+    launching one takes the same path as launching a web worker."""
+    return socket.socket(socket.AF_INET, socket.SOCK_STREAM)

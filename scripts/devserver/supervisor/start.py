@@ -25,7 +25,8 @@ def watchers(settings: Settings, events: SimpleQueue, dependencies: bool, as_see
     if not settings.reload:
         return ()
     source = Watcher(settings.reload_paths, lambda paths: events.put((Event.CHANGE, paths)),
-                     on_assets=(lambda paths: events.put((Event.ASSETS, paths))) if settings.live_reload else None,
+                     on_assets=(lambda paths: events.put((Event.ASSETS, paths)))
+                     if settings.live_reload and not settings.task_worker else None,
                      templates_reload_themselves=settings.templates_auto_reload,
                      force_polling=settings.force_polling, as_seen=as_seen)
     if not dependencies:

@@ -18,6 +18,10 @@ environment was made, before the first worker), serving, stopping (draining, up 
 GRACEFUL_TIMEOUT).
 
 A reload overlaps: the old worker serves until the new one has imported the app.
+
+With TASK_WORKER the workers are task workers (worker/tasks.py): one a generation, no port, no
+hand-over channel, and no error page: a generation that does not load is ended and the running
+one keeps consuming. An old one's DRAIN is its queue's warm shutdown, bounded by TASK_GRACE.
 """
 
 from __future__ import annotations
@@ -103,6 +107,9 @@ class Supervisor(EventLoop):
         self.watchers = watchers
         self.installer = installer  # None: requirements changes are not installed (LIVE_INSTALL=0, production)
         self.dependencies = Dependencies(self.root, installer, self.as_seen, in_compose=bool(settings.public_url))
+        self.tasks = bool(settings.task_worker)  # task workers, not web ones
+        # What a worker being replaced or stopped gets to finish its requests, or its running tasks.
+        self.grace = settings.task_grace if self.tasks else settings.graceful_timeout
 
     # -- the loop's hooks ------------------------------------------------------------------
     def begin(self) -> None:
@@ -196,6 +203,8 @@ class Supervisor(EventLoop):
         is an error page of ours), else once the files have settled (settling.py)."""
         if not self.pending or not all(w.loaded for w in self.pending):
             return
+        if self.tasks and not all(w.serves_app for w in self.pending):
+            return self.tasks_not_loaded("could not load the new code (see above)")
         if all(w.serves_app for w in self.pending) or any(w.error_only for w in self.pending):
             return self.promote()
         now = time.monotonic()
@@ -223,6 +232,8 @@ class Supervisor(EventLoop):
                     f"a worker forked from it {status} while loading the app"):
                 return self.start_generation(self.pending_cause)  # again, from the base fork server
             self.launcher.verdict(False)  # crashed from the base preload too: the app's doing
+            if self.tasks:
+                return self.tasks_not_loaded(f"{status} while loading the app")
             if not self.settings.reload:
                 return self.keep_serving_or_fail(f"the worker {status} while loading the app (see above)")
             say(f"error: the worker {status} while loading the app; serving an error page until the next change")
@@ -233,13 +244,25 @@ class Supervisor(EventLoop):
             lived = time.monotonic() - worker.started
             delay = self.backoff(fresh=lived > STABLE_AFTER or worker.error_only)
             say(f"error: the app crashed: {worker} {status} while serving; starting a new one in {delay:g}s "
-                "(requests meanwhile get a 503 page)")
-            if not self.current and not self.pending:  # nobody serves: say so rather than leave requests hanging
+                + ("(tasks wait in the queue meanwhile)" if self.tasks else "(requests meanwhile get a 503 page)"))
+            # Nobody serves: say so rather than leave requests hanging (tasks wait in their queue).
+            if not self.current and not self.pending and not self.tasks:
                 self.start_generation(CRASH_CAUSE, error=protocol.error_page(
                     protocol.CRASHED, f"The app's worker {status} while serving. A new one starts in {delay:g}s; "
                                       "the server log has what happened."))
             self.restart_at, self.restart_cause = time.monotonic() + delay, CRASH_CAUSE
             self.end_handover()  # it may have been the last one it waited for
+
+    def tasks_not_loaded(self, why: str) -> None:
+        """A task worker's new generation did not load: ended; the running one (if any) goes on consuming."""
+        self.end_unserved(self.pending)
+        if self.current:
+            say(f"error: the new task worker {why}: the running one keeps consuming with the code it has "
+                "until the next change")
+        elif not self.settings.reload:
+            self.fail(f"error: the task worker {why}; with RELOAD=0 nothing will reload it: fix it and start again")
+        else:
+            say(f"error: the task worker {why}: no task is consumed until the next change")
 
     def launch_again(self, worker: WorkerHandle) -> None:
         """A worker of the pending generation that was never forked: another in its place."""
@@ -264,7 +287,7 @@ class Supervisor(EventLoop):
         self.pending_cause = cause
         self.generation += 1
         try:
-            for _ in range(self.settings.processes):
+            for _ in range(1 if self.tasks else self.settings.processes):  # a task worker has its own pool
                 self.pending.append(self.launcher.launch(error))
         except OSError as exc:
             self.cannot_start(exc)
@@ -300,7 +323,7 @@ class Supervisor(EventLoop):
         # The old workers pass every connection they are not answering to the new ones, through one
         # channel (made first: EMFILE here must leave the generations as they are).
         try:
-            give, take = handover.channel() if old else (None, None)
+            give, take = handover.channel() if old and not self.tasks else (None, None)
         except OSError as exc:
             return self.cannot_start(exc)  # EMFILE: the generation is tried again after a back-off
         self.pending = []
@@ -320,7 +343,7 @@ class Supervisor(EventLoop):
         self.end_handover(force=True)  # a hand-over still waiting: its new workers serve now
         for worker in old:  # connections go to whichever new worker reads first
             worker.send(WorkerWords.DRAIN, give)
-            self.retire(worker, self.settings.graceful_timeout + RETIRE_MARGIN)
+            self.retire(worker, self.grace + RETIRE_MARGIN)
         if give is not None:
             give.close()  # the workers hold their own copies
         self.current = new
@@ -349,7 +372,7 @@ class Supervisor(EventLoop):
         if handing.take is not None:
             handing.take.close()
         if not any(w.error_only for w in new):  # an error page's cause was said when it was found
-            say(served(handing.cause, new, (time.monotonic() - handing.since) * 1000, self.settings))
+            say(served(handing.cause, new, (time.monotonic() - handing.since) * 1000, self.settings, self.tasks))
 
     def retire(self, worker: WorkerHandle, grace: float) -> None:
         self.retiring[worker] = time.monotonic() + grace
@@ -374,8 +397,12 @@ class Supervisor(EventLoop):
                     self.served.discard(worker)
                     paused = " Paused at a breakpoint? Its debug session ends with it." \
                         if self.settings.debugger else ""
-                    say(f"{worker} still had requests after GRACEFUL_TIMEOUT={self.settings.graceful_timeout:g}s "
-                        f"and more: ending it.{paused}")
+                    if self.tasks:
+                        say(f"{worker} was still running a task after TASK_GRACE={self.grace:g}s and more: ending "
+                            f"it; the task is cut (it runs again only where the queue redelivers it).{paused}")
+                    else:
+                        say(f"{worker} still had requests after GRACEFUL_TIMEOUT={self.grace:g}s and more: "
+                            f"ending it.{paused}")
                 worker.signal_group(signal.SIGKILL)
         if self.pending and not self.slow_load_said and now - self.pending_since > SILENT_LOAD:
             self.slow_load_said = True
@@ -411,10 +438,11 @@ class Supervisor(EventLoop):
         if self.phase == STOPPING:
             return
         if why:
-            say(f"{why}: stopping (in-flight requests get up to {self.settings.graceful_timeout:g}s)")
+            say(f"{why}: stopping ({'running tasks' if self.tasks else 'in-flight requests'} get up to "
+                f"{self.grace:g}s)")
         self.phase = STOPPING
         self.stop_code = code
-        self.stop_deadline = time.monotonic() + self.settings.graceful_timeout + STOP_DEADLINE
+        self.stop_deadline = time.monotonic() + self.grace + STOP_DEADLINE
         self.restart_at = self.promote_at = None
         for watcher in self.watchers:
             watcher.stop()
@@ -424,7 +452,7 @@ class Supervisor(EventLoop):
         self.end_unserved(self.pending)
         for worker in self.current:
             worker.send(WorkerWords.STOP)
-            self.retire(worker, self.settings.graceful_timeout + STOP_MARGIN)
+            self.retire(worker, self.grace + STOP_MARGIN)
         self.current = []
         self.end_if_stopped(time.monotonic())
 
@@ -452,8 +480,13 @@ class Supervisor(EventLoop):
                                            if isinstance(path, ProjectCode) else "")
 
 
-def served(cause: str, workers: list[WorkerHandle], elapsed_ms: float, settings: Settings) -> str:
+def served(cause: str, workers: list[WorkerHandle], elapsed_ms: float, settings: Settings, tasks: bool = False) -> str:
     """What the log says once a generation serves: the start-up banner, or how the reload went."""
+    if tasks and cause == "start":
+        return f"task worker loaded in {elapsed_ms:.0f} ms: {' '.join(settings.task_worker)}"
+    if tasks:
+        return (f"task worker reloaded in {elapsed_ms:.0f} ms: {cause} (a running task finishes on the code it "
+                f"started with, within TASK_GRACE={settings.task_grace:g}s)")
     if cause == "start":
         host = f"[{settings.host}]" if ":" in settings.host else settings.host
         banner = (f"serving {settings.flask_app} on http://{host}:{settings.port} "

@@ -48,12 +48,17 @@ def with_debugger(app, settings: Settings, without=None):
     return debugged(app, settings, without)
 
 
-def load(settings: Settings) -> tuple[object, str | None]:
-    """The app ready to serve and None, or an app answering with the load error and that error's line."""
+def load(settings: Settings, also=None, also_what: str = "") -> tuple[object, str | None]:
+    """The app ready to serve and None, or an app answering with the load error and that error's line.
+    `also`: what else to import after the app, `also_what` naming it in the error (a task worker's queue app)."""
     freshsource.install(os.getcwd())
+    what = f"the app (FLASK_APP={settings.flask_app!r})"
     try:
         with LoadWatch(os.getcwd()):
             app = locate(settings.flask_app)
+            if also is not None:
+                what = also_what
+                also()
         configure(app, settings)
         return with_debugger(app, settings), None
     except KeyboardInterrupt:
@@ -63,7 +68,7 @@ def load(settings: Settings) -> tuple[object, str | None]:
         exc.__traceback__ = users_frames(exc.__traceback__)
         if not isinstance(exc, Exception):
             exc = exited_while_loading(exc)
-        say(f"error: could not load the app (FLASK_APP={settings.flask_app!r}):")
+        say(f"error: could not load {what}:")
         sys.stderr.write("".join(traceback.format_exception(exc)))
         say(advice(exc, settings.reload))
         return error_app(exc, settings), one_line(exc)

@@ -35,6 +35,8 @@ DRIVERS = {
 RULES = "README.md#gevent-rules"
 DEVELOPMENT_ADVICE = ("  Every other request waited meanwhile. Make the call cooperative (a pure-Python or "
                       "gevent-aware driver, gevent.sleep, a threadpool), or raise BLOCKING_WARN_MS.")
+TASKS_ADVICE = ("  Every other task of this worker waited meanwhile (Celery's gevent pool runs them in one loop). "
+                "Make the call cooperative, run such tasks on a prefork worker, or raise BLOCKING_WARN_MS.")
 
 
 class BlockingReport:
@@ -110,7 +112,8 @@ class BlockingReport:
         say("\n".join(lines))
 
     def request_of(self, greenlet) -> str | None:
-        for handler in list(self.server.handlers):
+        """The request the greenlet was answering (None for a task worker's, which has no server)."""
+        for handler in list(self.server.handlers if self.server is not None else ()):
             if handler.greenlet is greenlet and getattr(handler, "command", None):
                 return f"{handler.command} {handler.path}"
         return None

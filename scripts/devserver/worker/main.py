@@ -1,4 +1,5 @@
-"""A worker: one process that serves the app with gevent on the socket the supervisor owns.
+"""A worker: one process that serves the app with gevent on the socket the supervisor owns (or, with
+TASK_WORKER, runs the queue's task worker instead: worker/tasks.py).
 
 Life of a worker, told over its control socket (the words: protocol.WorkerWords):
   load the app -> LOADED_OK or LOADED_ERROR -> wait for SERVE -> accept and serve
@@ -33,8 +34,8 @@ from devserver import orphans, processes, protocol
 from devserver.log import say
 from devserver.protocol import WorkerWords
 from devserver.settings import PIN_ENV, SETTINGS_ENV, Settings
-from devserver.worker import appload, imports
-from devserver.worker.blocking import BlockingReport
+from devserver.worker import appload, imports, tasks
+from devserver.worker.blocking import TASKS_ADVICE, BlockingReport
 from devserver.worker.health import HealthAnswer
 from devserver.worker.livereload import LiveReload
 from devserver.worker.server import DrainingServer
@@ -51,6 +52,14 @@ def serve(listen_fd: int, control_fd: int) -> int:
     def tell(word: str) -> None:
         protocol.send(control, word)  # False: the supervisor is gone; the read side notices
 
+    if settings.task_worker:  # a task worker (worker/tasks.py): the queue's worker, no port
+        listener.close()
+        queue = tasks.queue_of(settings.task_worker)
+        _, problem = load_app(settings, tell, also=queue.load,
+                              also_what=f"the task worker's app ({' '.join(settings.task_worker)})")
+        if settings.blocking_warn_ms and queue.in_gevent_loop:
+            BlockingReport(None, Path(os.environ[protocol.ROOT_ENV]), settings.blocking_warn_ms, TASKS_ADVICE).start()
+        return tasks.consume(queue, control, tell, problem)
     app, problem = load_app(settings, tell)
     live = LiveReload(app) if settings.live_reload else None
     server = DrainingServer(listener, HealthAnswer(live or app, settings.flask_app, problem),
@@ -94,15 +103,16 @@ def enter_project() -> Settings:
     return settings
 
 
-def load_app(settings: Settings, tell) -> tuple[object, str | None]:
+def load_app(settings: Settings, tell, also=None, also_what: str = "") -> tuple[object, str | None]:
     """The app (or the error page the supervisor asked for), and the problem that kept it from loading
-    (None: it loaded). What it imported from outside the project is told, for the next fork server."""
+    (None: it loaded); `also`, what else to import (appload.load). What it imported from outside the
+    project is told, for the next fork server."""
     error = os.environ.get(protocol.ERROR_ENV)
     if error:
         status, problem = protocol.parse_error_page(error)
         return appload.error_app(problem, settings, status), problem
     before = set(sys.modules)
-    app, problem = appload.load(settings)
+    app, problem = appload.load(settings, also, also_what)
     if problem is None and settings.preload.enabled and not settings.preload.modules:
         # What the next fork server may preload (PRELOAD=1 learns; an explicit list does not).
         learned = imports.outside_project(set(sys.modules) - before, Path(os.environ[protocol.ROOT_ENV]),
