@@ -484,6 +484,8 @@ def served(cause: str, workers: list[WorkerHandle], elapsed_ms: float, settings:
     """What the log says once a generation serves: the start-up banner, or how the reload went."""
     if tasks and cause == "start":
         return f"task worker loaded in {elapsed_ms:.0f} ms: {' '.join(settings.task_worker)}"
+    if tasks and cause == CRASH_CAUSE:
+        return f"task worker restarted after the crash in {elapsed_ms:.0f} ms"
     if tasks:
         return (f"task worker reloaded in {elapsed_ms:.0f} ms: {cause} (a running task finishes on the code it "
                 f"started with, within TASK_GRACE={settings.task_grace:g}s)")

@@ -63,8 +63,67 @@ class Celery:
 
     def run(self) -> int:
         from celery.bin.celery import celery
+        from celery.signals import worker_ready
 
+        self.hub = gevent.get_hub()  # this thread's, where the consumer runs
+        self.consumer = None
+        worker_ready.connect(self.ready, weak=False)
         return exit_code(lambda: celery.main(args=list(self.words[1:]), prog_name="celery"))
+
+    def ready(self, sender, **_) -> None:
+        self.consumer = sender
+        cycle = getattr(sender.connection.transport, "cycle", None)
+        if hasattr(cycle, "maybe_restore_messages"):  # kombu's Redis transport
+            options = sender.connection.transport_options or {}
+            gevent.spawn(sweep_unacknowledged, cycle, options.get("unacked_restore_interval", 10))
+
+    def stop_consuming(self) -> None:
+        """From the orders' thread, before the warm shutdown: the old worker takes no task from now on.
+
+        Celery's warm shutdown does not stop consuming at once: its loop drains once more after it begins
+        (celery/worker/loops.py: drain_events, up to 2 s, in a `finally`), and with Redis a BRPOP left
+        outstanding as the loop ends takes a message nobody reads: lost. So, first: every task message
+        this worker receives goes back to the queue, for the successor (one attribute, which kombu's
+        Consumer reads at each message); then its task consumers are cancelled in the consumer's own loop
+        (kombu defers that until the read under way ends, celery/celery#1773, which is before the loop
+        next looks at the shutdown), so no BRPOP is issued after."""
+        consumer = self.consumer
+        if consumer is None:
+            return  # not consuming yet: the warm shutdown stops it before it does
+        consumer.task_consumer.on_message = requeue
+        done = allocate_lock()
+        done.acquire()
+
+        def cancel() -> None:
+            try:
+                for queue in list(consumer.task_consumer.queues):
+                    consumer.cancel_task_queue(queue.name)
+            except Exception as exc:  # noqa: BLE001 - the warm shutdown follows whatever happened
+                say(f"warning: the old task worker could not stop consuming before its warm shutdown: {exc}")
+            finally:
+                done.release()
+
+        self.hub.loop.run_callback_threadsafe(gevent.spawn, cancel)
+        done.acquire(timeout=CANCEL_WAIT)
+
+
+def sweep_unacknowledged(cycle, interval: float) -> None:
+    """Hand out again what a killed worker left unacknowledged (acks_late) once its visibility timeout has
+    passed, every `interval` seconds, as kombu's Redis transport does on its event loop's timer. Under
+    gevent's patching Celery runs its synchronous loop (kombu's detect_environment() says "gevent", so no
+    event loop, whatever the pool), where that sweep never runs: it would run only when a poll returns
+    nothing, which BRPOP's own timeout never lets happen. Same method, same throttle and mutex; a
+    connection of the pool's, not the consumer's."""
+    while True:
+        gevent.sleep(interval)
+        try:
+            cycle.maybe_restore_messages()
+        except Exception:  # noqa: BLE001 - the broker away for a moment: the next sweep tries again
+            pass
+
+
+def requeue(message) -> None:
+    message.requeue()  # kombu's reject with requeue: Redis gets it back at the head of the queue
 
 
 class RQ:
@@ -79,6 +138,9 @@ class RQ:
     def load(self) -> None:
         import rq.cli  # noqa: F401 - what the CLI needs: imported now, the fork server learns it
         import rq.worker  # noqa: F401
+
+    def stop_consuming(self) -> None:
+        """Nothing before the warm shutdown: RQ's takes no job after it, and raises out of the wait for one."""
 
     def run(self) -> int:
         from rq.cli import main
@@ -112,7 +174,9 @@ def stop_in_this_greenlet() -> None:
 
 QUEUES = {"celery": Celery, "rq": RQ}
 RealSocket = monkey.get_original("socket", "socket")
-start_new_thread, get_ident = monkey.get_original("_thread", ["start_new_thread", "get_ident"])
+start_new_thread, get_ident, allocate_lock = monkey.get_original("_thread", ["start_new_thread", "get_ident",
+                                                                            "allocate_lock"])
+CANCEL_WAIT = 2.0  # how long the old worker's task consumers may take to be cancelled, before its warm shutdown
 
 
 def exit_code(run) -> int:
@@ -139,7 +203,7 @@ def consume(queue, control: socket.socket, tell, problem: str | None) -> int:
     orders = RealSocket(fileno=os.dup(control.fileno()))
     orders.setblocking(True)
     os.register_at_fork(after_in_child=lambda: (control.close(), orders.close()))  # a work horse reads no orders
-    start_new_thread(read_orders, (orders, get_ident()))
+    start_new_thread(read_orders, (queue, orders, get_ident()))
     try:
         code = queue.run()
     finally:
@@ -154,11 +218,13 @@ def next_word(control: socket.socket) -> str:
     return message.decode().partition(" ")[0] if message else WorkerWords.STOP
 
 
-def read_orders(orders: socket.socket, main_thread: int) -> None:
-    """DRAIN, STOP, or the supervisor gone: DRAINING, and the queue's warm shutdown, asked once (RQ reads a
-    second SIGTERM as a cold shutdown, which kills the running job). Sent to the main thread, where Python
-    runs the queue's handler: its wait (for a horse, for the broker) is interrupted at once."""
+def read_orders(queue, orders: socket.socket, main_thread: int) -> None:
+    """DRAIN, STOP, or the supervisor gone: it stops consuming, says DRAINING (the successor then consumes),
+    and asks its queue's warm shutdown, once (RQ reads a second SIGTERM as a cold shutdown, which kills
+    the running job). Sent to the main thread, where Python runs the queue's handler: its wait (for a
+    horse, for the broker) is interrupted at once."""
     while next_word(orders) not in (WorkerWords.DRAIN, WorkerWords.STOP):
         pass
+    queue.stop_consuming()
     protocol.send(orders, WorkerWords.DRAINING)
     signal.pthread_kill(main_thread, signal.SIGTERM)
