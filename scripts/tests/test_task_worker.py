@@ -14,7 +14,8 @@ ran them shows.
   by default: unacked_restore_interval x unacked_restore_throttle, 1 s here); RQ marks such a job
   abandoned (failed, or retried where it was enqueued with a Retry) at its own cleanup, not tested here;
 - SIGTERM ends the worker within TASK_GRACE with its task finished, and leaves no process;
-- a task longer than TASK_GRACE is cut at a reload, with one line saying so.
+- a task longer than TASK_GRACE is cut at a reload, with one line saying so;
+- a task that blocks Celery's gevent pool is reported at the user's line.
 
 Slow (minutes): `pytest -m tasks`. Needs `redis-server` on the host (Debian: apt-get install
 redis-server); under CI=true it must be there (.ci/run installs it).
@@ -64,6 +65,12 @@ def echo(self, text, seconds=0.0):
     runs.set("started:" + self.request.id, WORKER())
     time.sleep(seconds)
     return f"{MARK} {text} {WORKER()}"
+
+
+@celery.task
+def block():
+    import ctypes
+    ctypes.CDLL(None).sleep(1)  # libc's sleep: holds gevent's loop
 '''
 
 RQ_APP = '''"""Tasks for test_task_worker.py (RQ)."""
@@ -301,3 +308,16 @@ def test_a_task_longer_than_the_grace_is_cut_at_a_reload_with_one_line(tasks):
              message=f"the cut is said\n{server.log()}")
     assert server.log().count("was still running a task") == 1
     assert queue.wait_result(queue.send("next")).startswith("v2 next")
+
+
+@pytest.mark.parametrize("tasks", ["celery"], indirect=True)  # the one pool that runs tasks in the worker's loop
+def test_a_task_that_blocks_the_gevent_pool_is_reported_at_the_users_line(tasks):
+    start, queue, _ = tasks
+    server = start(BLOCKING_WARN_MS="100")
+    queue.wait_result(queue.send("warm"))
+    assert "event loop was blocked" not in server.log()  # the worker's own start-up is not reported
+    result = queue.celery.send_task("errands.block")
+    wait_for(lambda: result.state == "SUCCESS", 30, message="the blocking task ends")
+    wait_for(lambda: "event loop was blocked for more than 100 ms, at errands/__init__.py:" in server.log(), 10,
+             message=f"the report\n{server.log()}")
+    assert "Every other task of this worker waited meanwhile" in server.log()

@@ -57,8 +57,9 @@ def serve(listen_fd: int, control_fd: int) -> int:
         queue = tasks.queue_of(settings.task_worker)
         _, problem = load_app(settings, tell, also=queue.load,
                               also_what=f"the task worker's app ({' '.join(settings.task_worker)})")
-        if settings.blocking_warn_ms and queue.in_gevent_loop:
-            BlockingReport(None, Path(os.environ[protocol.ROOT_ENV]), settings.blocking_warn_ms, TASKS_ADVICE).start()
+        if settings.blocking_warn_ms and queue.in_gevent_loop:  # from when it consumes: not its own start-up
+            queue.when_ready = BlockingReport(None, Path(os.environ[protocol.ROOT_ENV]), settings.blocking_warn_ms,
+                                              TASKS_ADVICE).start
         return tasks.consume(queue, control, tell, problem)
     app, problem = load_app(settings, tell)
     live = LiveReload(app) if settings.live_reload else None

@@ -45,6 +45,7 @@ class Celery:
         self.words = words
         # Its gevent pool runs the tasks in this process's loop: one that blocks it holds the others (the report).
         self.in_gevent_loop = (option(words, "-P", "--pool") or "") in ("gevent", "eventlet")
+        self.when_ready = None  # what to start once it consumes (the blocking report)
 
     def load(self) -> None:
         """The -A app and what the CLI would import after SERVE (its commands, the worker, the pool, the
@@ -72,6 +73,8 @@ class Celery:
 
     def ready(self, sender, **_) -> None:
         self.consumer = sender
+        if self.when_ready is not None:
+            self.when_ready()
         cycle = getattr(sender.connection.transport, "cycle", None)
         if hasattr(cycle, "maybe_restore_messages"):  # kombu's Redis transport
             options = sender.connection.transport_options or {}
