@@ -398,8 +398,9 @@ class Supervisor(EventLoop):
                     paused = " Paused at a breakpoint? Its debug session ends with it." \
                         if self.settings.debugger else ""
                     if self.tasks:
-                        say(f"{worker} was still running a task after TASK_GRACE={self.grace:g}s and more: ending "
-                            f"it; the task is cut (it runs again only where the queue redelivers it).{paused}")
+                        say(f"{worker} had not finished after TASK_GRACE={self.grace:g}s and more: ending it; a "
+                            f"task it was still running is cut (it runs again only where the queue redelivers "
+                            f"it).{paused}")
                     else:
                         say(f"{worker} still had requests after GRACEFUL_TIMEOUT={self.grace:g}s and more: "
                             f"ending it.{paused}")
