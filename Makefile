@@ -24,9 +24,10 @@ new: export NEW_DEST = $(call command_line,DEST)
 new: export NEW_PYTHON_VERSION = $(call command_line,PYTHON_VERSION)
 new: export NEW_PORT = $(call command_line,PORT)
 new: export NEW_DATABASE = $(call command_line,DATABASE)
-new: install ## start a project from this template: make new NAME=my-shop DEST=../my-shop [PYTHON_VERSION=3.13] [PORT=5000] [DATABASE=none|postgres]
+new: export NEW_TASKS = $(call command_line,TASKS)
+new: install ## start a project from this template: make new NAME=my-shop DEST=../my-shop [PYTHON_VERSION=3.13] [PORT=5000] [DATABASE=none|postgres] [TASKS=celery|rq|none]
 	@$(BIN)/python scripts/template/new_project.py --name="$$NEW_NAME" --dest="$$NEW_DEST" \
-		--python-version="$$NEW_PYTHON_VERSION" --port="$$NEW_PORT" --database="$$NEW_DATABASE"
+		--python-version="$$NEW_PYTHON_VERSION" --port="$$NEW_PORT" --database="$$NEW_DATABASE" --tasks="$$NEW_TASKS"
 
 bench: install ## measure reload latency and failed requests against the alternatives
 	$(BIN)/pip install -q -r bench/requirements.txt

@@ -3,6 +3,23 @@
 import time
 
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
+# tasks:begin
+# celery:begin
+from kombu.exceptions import OperationalError
+# celery:end
+from redis.exceptions import ConnectionError as RedisConnectionError
+# rq:begin
+# from rq.exceptions import NoSuchJobError
+# from rq.job import Job
+# rq:end
+
+# celery:begin
+from app.tasks import celery, echo
+# celery:end
+# rq:begin
+# from app.tasks import echo, queue
+# rq:end
+# tasks:end
 
 bp = Blueprint("main", __name__)
 
@@ -30,6 +47,63 @@ def testsleep():
     seconds = seconds_arg(default=10, most=300)
     time.sleep(seconds)
     return jsonify(slept=seconds)
+# tasks:begin
+
+
+def redis_down(error: Exception):
+    """The answer while Redis, where the tasks wait and their results are kept, does not answer."""
+    first_line = str(error.__cause__ or error).strip().splitlines()[0].rstrip(".")
+    return jsonify(error=f"Redis is not reachable: {first_line}. With compose, is the redis service running "
+                         "(`docker compose ps redis`)?"), 503
+# celery:begin
+
+
+@bp.route("/tasks/echo", methods=["GET", "POST"])
+def tasks_echo():
+    """Queue the demo task (app/tasks.py) with ?text= and answer at once, 202, with its id; the worker runs it."""
+    try:
+        task = echo.delay(request.values.get("text", ""))
+    except (OperationalError, RuntimeError) as error:  # Redis as the queue, or as the result store (after ~20 s)
+        return redis_down(error)
+    return jsonify(id=task.id), 202
+
+
+@bp.get("/tasks/<task_id>")
+def task_state(task_id: str):
+    """A task's state (PENDING, also for an id nobody knows; then SUCCESS or FAILURE) and its result."""
+    result = celery.AsyncResult(task_id)
+    try:
+        state = result.state
+    except RedisConnectionError as error:
+        return redis_down(error)
+    return jsonify(id=task_id, state=state, result=result.result if state == "SUCCESS" else None)
+# celery:end
+# rq:begin
+#
+#
+# @bp.route("/tasks/echo", methods=["GET", "POST"])
+# def tasks_echo():
+#     """Queue the demo task (app/tasks.py) with ?text= and answer at once, 202, with its id; the worker runs it."""
+#     try:
+#         job = queue.enqueue(echo, request.values.get("text", ""))
+#     except RedisConnectionError as error:
+#         return redis_down(error)
+#     return jsonify(id=job.id), 202
+#
+#
+# @bp.get("/tasks/<task_id>")
+# def task_state(task_id: str):
+#     """A job's state (queued, started, finished, failed) and its result; 404 for an id Redis does not know."""
+#     try:
+#         job = Job.fetch(task_id, connection=queue.connection)
+#         state = job.get_status()
+#     except NoSuchJobError:
+#         return jsonify(id=task_id, state=None, result=None, error="no such job"), 404
+#     except RedisConnectionError as error:
+#         return redis_down(error)
+#     return jsonify(id=task_id, state=state.value, result=job.return_value() if state == "finished" else None)
+# rq:end
+# tasks:end
 # postgres:begin
 
 

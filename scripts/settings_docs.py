@@ -26,7 +26,8 @@ TABLE_BEGIN, TABLE_END = "<!-- settings:begin -->", "<!-- settings:end -->"
 # The optional services' settings: a table and a section of .env.example of their own, inside the
 # service's block, which a new project keeps or drops (scripts/template/generated.jinja) with the
 # service's declarations in settings.py.
-SERVICE_TITLES = {"postgres": "PostgreSQL (the `db` service)"}
+SERVICE_TITLES = {"postgres": "PostgreSQL (the `db` service)",
+                  "tasks": "Background tasks (the `redis` and `worker` services)"}
 SERVICES = [service for service in SERVICE_TITLES if any(s.service == service for s in SETTINGS)]
 IN_TEMPLATE = (ROOT / "copier.yml").is_file()  # block markers are the template's; a project has none
 
@@ -56,7 +57,8 @@ def readme_table() -> str:
     for service in SERVICES:
         title = SERVICE_TITLES[service]
         parts.append(in_block(service, f"\n{title}:\n\n{table(settings_of(service))}\n", "<!-- ", " -->"))
-    return "\n".join(parts).rstrip("\n")
+    # Each block starts on the line after the one before: a block a project leaves out leaves no gap.
+    return (parts[0] + "\n" + "".join(parts[1:])).rstrip("\n")
 
 
 def shown_value(setting: Setting) -> str:

@@ -8,16 +8,22 @@
 #   caddy    -> for caddy:2: Debian's caddy (2.6) laid out as the official image is (no
 #               entrypoint, root, the binary with cap_net_bind_service=+ep, XDG_DATA_HOME=/data,
 #               XDG_CONFIG_HOME=/config, the default command running /etc/caddy/Caddyfile).
+#   redis    -> for redis:7: Debian's redis-server with the official image's contract as
+#               docker-compose.yml uses it (`redis-server` as the command, no config file, every
+#               interface on 6379 with protected mode off, the data in /data, the server run as
+#               the redis user, redis-cli for the health check), from standin-redis-entrypoint.sh.
 set -euo pipefail
-kind=${1:?usage: build-standin-image.sh python|postgres|caddy IMAGE_NAME}
-name=${2:?usage: build-standin-image.sh python|postgres|caddy IMAGE_NAME}
+kind=${1:?usage: build-standin-image.sh python|postgres|caddy|redis IMAGE_NAME}
+name=${2:?usage: build-standin-image.sh python|postgres|caddy|redis IMAGE_NAME}
 here=$(dirname "$0")
 case $kind in
     python) packages=python3,python3-venv,ca-certificates ;;
     postgres) packages=postgresql-17,ca-certificates ;;
     # libcap2-bin: setcap, to give the binary the file capability the official image's has.
     caddy) packages=caddy,ca-certificates,libcap2-bin ;;
-    *) echo "build-standin-image.sh: no stand-in for '$kind': use python, postgres or caddy" >&2; exit 2 ;;
+    # redis-tools (a dependency) has redis-cli; tzdata, as the official image has it.
+    redis) packages=redis-server,tzdata,ca-certificates ;;
+    *) echo "build-standin-image.sh: no stand-in for '$kind': use python, postgres, caddy or redis" >&2; exit 2 ;;
 esac
 
 if ! command -v debootstrap >/dev/null 2>&1; then
@@ -67,6 +73,17 @@ case $kind in
                   --change 'EXPOSE 80' --change 'EXPOSE 443' --change 'EXPOSE 443/udp' --change 'EXPOSE 2019'
                   --change 'WORKDIR /srv'
                   --change 'CMD ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"]') ;;
+    redis)
+        # The official image's data directory, the redis user's (Debian's package made the user);
+        # the server's working directory, so its dump.rdb lands there with no config file.
+        install -d -o "$(chroot "$root" id -u redis)" -g "$(chroot "$root" id -g redis)" -m 0755 "$root/data"
+        install -m 0755 "$here/standin-redis-entrypoint.sh" "$root/usr/local/bin/docker-entrypoint.sh"
+        changes+=(--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+                  --change 'VOLUME /data'
+                  --change 'WORKDIR /data'
+                  --change 'EXPOSE 6379'
+                  --change 'ENTRYPOINT ["docker-entrypoint.sh"]'
+                  --change 'CMD ["redis-server"]') ;;
 esac
 # --xattrs: file capabilities are an extended attribute (security.capability), which tar leaves
 # out unless asked.

@@ -443,6 +443,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(name="POSTGRES_IMAGE", doc="compose: the `db` service's image",
             default_doc="`postgres:17`", default="postgres:17", service="postgres"),
     # postgres:end
+    # tasks:begin
+    Setting(name="REDIS_URL",
+            doc="where the task queue (app/tasks.py) finds Redis, for its tasks and their results; compose gives "
+                "the web and worker services their own (`redis://redis:6379/0`), so this one is for `make dev` "
+                "and the tests on the host",
+            default_doc="`redis://127.0.0.1:6379/0` (app/tasks.py's)", example="redis://127.0.0.1:6379/0",
+            service="tasks"),
+    Setting(name="REDIS_PORT", doc="compose: the host port of the `redis` service (on 127.0.0.1 only)",
+            default_doc="`6379`", default="6379", service="tasks"),
+    Setting(name="REDIS_IMAGE", doc="compose: the `redis` service's image", default_doc="`redis:7`",
+            default="redis:7", service="tasks"),
+    # tasks:end
 )
 SETTING_NAMED = {s.name: s for s in SETTINGS}
 VARIABLES = frozenset(SETTING_NAMED)

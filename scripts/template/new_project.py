@@ -25,8 +25,11 @@ import copier
 
 TEMPLATE = Path(__file__).resolve().parents[2]
 # copier's question names, as make's variables spell them.
-VARIABLES = {"project_name": "NAME", "python_version": "PYTHON_VERSION", "port": "PORT", "database": "DATABASE"}
-USAGE = "make new NAME=my-shop DEST=../my-shop [PYTHON_VERSION=3.13] [PORT=5000] [DATABASE=none|postgres]"
+VARIABLES = {"project_name": "NAME", "python_version": "PYTHON_VERSION", "port": "PORT", "database": "DATABASE",
+             "tasks": "TASKS"}
+USAGE = ("make new NAME=my-shop DEST=../my-shop [PYTHON_VERSION=3.13] [PORT=5000] [DATABASE=none|postgres] "
+         "[TASKS=celery|rq|none]")
+QUEUES = {"celery": "Celery", "rq": "RQ"}
 # Used only when git has no user.name/user.email: the commit is made anyway, and the user told.
 FALLBACK_IDENTITY = ["-c", "user.name=make new", "-c", "user.email=make-new@localhost"]
 
@@ -90,13 +93,15 @@ def check_dest(raw: str) -> Path:
     return dest
 
 
-def answers(name: str, python_version: str, port: str, database: str) -> dict:
+def answers(name: str, python_version: str, port: str, database: str, tasks: str = "") -> dict:
     """make's variables as copier's data; copier.yml validates them, except the port's type."""
     data: dict = {"project_name": name}
     if python_version:
         data["python_version"] = python_version
     if database:
         data["database"] = database
+    if tasks:
+        data["tasks"] = tasks
     if port:
         if not port.isdigit():
             raise Refused(f"PORT {port!r} is not a number: use 1024-65535, e.g. PORT=8080")
@@ -134,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python-version", default="")
     parser.add_argument("--port", default="")
     parser.add_argument("--database", default="")
+    parser.add_argument("--tasks", default="")
     args = parser.parse_args(argv)
     try:
         if not shutil.which("git"):
@@ -142,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         check_template_is_a_clone()
         commit = check_template_is_committed()
         dest = check_dest(args.dest)
-        data = answers(args.name, args.python_version, args.port, args.database)
+        data = answers(args.name, args.python_version, args.port, args.database, args.tasks)
         # The commit itself, not "HEAD": copier would copy a working tree changed since the check.
         copier.run_copy(str(TEMPLATE), dest, data=data, defaults=True, quiet=True, vcs_ref=commit)
     except Refused as refused:
@@ -152,8 +158,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make new: {in_make_words(error)}", file=sys.stderr)
         return 2
     note = first_commit(dest, args.name)
-    with_database = " (with PostgreSQL: the demo's /db route uses it)" if data.get("database") == "postgres" else ""
-    print(f"Created {dest} ({args.name}){with_database}. Start it: cd {dest} && docker compose up")
+    queue = QUEUES.get(data.get("tasks", "celery"))  # copier.yml's default when TASKS is not given
+    extras = (["PostgreSQL: the demo's /db route uses it"] if data.get("database") == "postgres" else []) + \
+        ([f"{queue} tasks: a worker and Redis beside the app, the demo's /tasks/ routes"] if queue else [])
+    with_extras = f" (with {'; with '.join(extras)})" if extras else ""
+    print(f"Created {dest} ({args.name}){with_extras}. Start it: cd {dest} && docker compose up")
     if note:
         print(f"make new: {note}", file=sys.stderr)
     return 0

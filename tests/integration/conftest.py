@@ -8,6 +8,11 @@ lands in it. Nothing else is shared with a stack you may already run: the compos
 the image tag and the host port are new for each test session. `stack_url` is also a handle on
 that stack: `stack_url.project`, `stack_url.exec("flask", "routes")`, `stack_url.logs()`,
 `stack_url.compose("ps")`.
+# tasks:begin
+A test that asks for `task_worker` gets a real task worker on your code as it is here, consuming from the
+stack's Redis (started for it: `redis_url`): what the test queues through the stack, it runs
+(tests/integration/test_queued_tasks.py).
+# tasks:end
 Without a Docker engine these tests skip; under CI=true that is a failure instead.
 """
 
@@ -15,10 +20,18 @@ import json
 import os
 import socket
 import subprocess
+# tasks:begin
+# rq:begin
+# import sys
+# rq:end
+# tasks:end
 import uuid
 from pathlib import Path
 
 import pytest
+# tasks:begin
+import redis
+# tasks:end
 
 PROJECT = Path(__file__).resolve().parents[2]
 BUILD_SECONDS = 900  # building the image, the first time on a slow network
@@ -79,7 +92,8 @@ def stack_url():
         pytest.skip("no working Docker engine (start Docker to run the integration tests)")
     port = free_port()
     env = {**os.environ, "COMPOSE_PROJECT_NAME": f"it-{uuid.uuid4().hex[:12]}", "PORT": str(port),
-           "DB_PORT": str(free_port())}  # a database service, if the project has one, beside yours
+           # A database or a Redis service, if the project has one, beside yours.
+           "DB_PORT": str(free_port()), "REDIS_PORT": str(free_port())}
     owner = PROJECT.stat()  # the container runs as the checkout's owner, who can read it (root's may be 0700)
     env.update(UID=str(owner.st_uid), GID=str(owner.st_gid))
     try:
@@ -98,3 +112,58 @@ def stack_url():
         compose("--profile", "*", "down", "--volumes", "--remove-orphans", "--timeout", "2", env=env)
         if built:
             subprocess.run(["docker", "rmi", "--force", built], capture_output=True)
+# tasks:begin
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture(scope="session")
+def redis_url(stack_url):
+    """The stack's Redis as this machine reaches it (its port on 127.0.0.1), started and healthy."""
+    url = f"redis://127.0.0.1:{stack_url.env['REDIS_PORT']}/0"
+    up = stack_url.compose("up", "--detach", "--wait", "--wait-timeout", str(HEALTHY_SECONDS), "redis")
+    try:
+        if up.returncode != 0:
+            raise redis.ConnectionError((up.stderr.strip() or up.stdout.strip() or "it did not start").splitlines()[-1])
+        redis.Redis.from_url(url, socket_timeout=5).ping()
+    except redis.RedisError as exc:
+        why = f"the stack's Redis is not reachable at {url}: {exc}"
+        if in_ci():
+            pytest.fail(f"{why} (under CI=true the task tests must run)", pytrace=False)
+        pytest.skip(why)
+    return url
+# celery:begin
+
+
+@pytest.fixture(scope="session")
+def task_worker(redis_url):
+    """A real Celery worker on the stack's Redis, in this process (a thread: celery.contrib.testing), on your
+    code as it is here: what your test queues through the stack (its routes) it runs, and the stack reads the
+    results. Stopped after the last test."""
+    from celery.contrib.testing.worker import start_worker
+
+    from app.tasks import celery
+
+    celery.conf.update(broker_url=redis_url, result_backend=redis_url)  # what the worker's thread connects to
+    with start_worker(celery, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
+        yield worker
+# celery:end
+# rq:begin
+#
+#
+# @pytest.fixture(scope="session")
+# def task_worker(redis_url):
+#     """A real RQ worker on the stack's Redis (`rq worker`, a process of its own, in this project), on your code
+#     as it is here: what your test queues through the stack (its routes) it runs, and the stack reads the
+#     results. Stopped after the last test."""
+#     rq = os.path.join(os.path.dirname(sys.executable), "rq")  # the command beside this Python
+#     worker = subprocess.Popen([rq, "worker", "--url", redis_url, "--quiet"], cwd=PROJECT)
+#     try:
+#         yield worker
+#     finally:
+#         worker.terminate()  # RQ's warm shutdown: the job it runs finishes first
+#         worker.wait(30)
+# rq:end
+# tasks:end

@@ -73,8 +73,8 @@ class Stack:
         self.port = port or free_port()
         self.uid = container_uid()
         inherited = {k: v for k, v in os.environ.items() if k not in ("COMPOSE_PROJECT_NAME", "PORT")}
-        self.env = {**inherited, "PROD_PORT": str(free_port()), "DB_PORT": str(free_port()), "UID": str(self.uid),
-                    "GID": str(self.uid), **env}
+        self.env = {**inherited, "PROD_PORT": str(free_port()), "DB_PORT": str(free_port()),
+                    "REDIS_PORT": str(free_port()), "UID": str(self.uid), "GID": str(self.uid), **env}
         if not name:
             self.env["COMPOSE_PROJECT_NAME"] = self.name
         if not port:

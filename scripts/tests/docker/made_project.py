@@ -14,7 +14,7 @@ GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@lo
            "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@localhost"}
 
 
-def make_new(base: Path, database: str = "none") -> tuple[Path, str, int]:
+def make_new(base: Path, database: str = "none", tasks: str = "celery") -> tuple[Path, str, int]:
     """(project, name, port) of a project made in `base`/made."""
     template = base / "template"
     shutil.copytree(ROOT, template, ignore=shutil.ignore_patterns(".venv", "__pycache__"))
@@ -22,7 +22,7 @@ def make_new(base: Path, database: str = "none") -> tuple[Path, str, int]:
         subprocess.run(["git", "-C", str(template), *step], env=GIT_ENV, check=True, capture_output=True)
     name, port = f"shop-{uuid.uuid4().hex[:8]}", free_port()
     result = subprocess.run(["make", "-s", "new", f"VENV={ROOT / '.venv'}", f"NAME={name}",
-                             f"DEST={base / 'made'}", f"PORT={port}", f"DATABASE={database}"],
+                             f"DEST={base / 'made'}", f"PORT={port}", f"DATABASE={database}", f"TASKS={tasks}"],
                             cwd=template, env=GIT_ENV, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     return base / "made", name, port

@@ -4,7 +4,9 @@ project made with `make new` the way the README says, and nothing more:
 
 - its package and migrations/ beside `app/`, `tests.py` at the root, its integration test in
   tests/integration/, `FLASK_APP` in the committed `.flaskenv`, its pins added to requirements.txt;
-- its worker as docker-compose.yml's commented example shows, uncommented, with its own command.
+- its worker as docker-compose.yml's comment on a second process says: a service with the common block
+  and its own command. The project is made without a task queue of ours (TASKS=none): the app brings its
+  own worker.
 
 Then what its CI runs, `make test` under CI=true, builds on the first try, runs the release step
 (its migrations) before the tests, and runs the app's own tests, and the worker runs as the app's
@@ -47,16 +49,27 @@ def bring_in(project: Path) -> None:
 
 
 def with_worker(text: str) -> str:
-    """docker-compose.yml with its commented worker example uncommented, given the ledger's command and
-    a health check of its own, and a long stop grace period (a stop that hangs shows)."""
-    example = re.search(r"(?m)^  # worker:\n(?:  #   .*\n)+", text)
-    assert example, "docker-compose.yml has no commented worker example"
-    service = re.sub(r"(?m)^  # ", "  ", example[0])
-    service = re.sub(r"(?m)^    command: .*$", '    command: ["python", "-m", "ledger.worker"]', service)
-    service = re.sub(r"(?m)^      test: .*$", '      test: ["CMD", "python", "-c", "import ledger"]\n'
-                     "      interval: 2s", service)
-    service = re.sub(r"(?m)^    stop_grace_period: .*$", f"    stop_grace_period: {STOP_GRACE}s", service)
-    return text.replace(example[0], service)
+    """docker-compose.yml with the ledger's worker, written as its comment on a second process says (the
+    common block, the dev build and image, the source mount, a command), with a health check of its own
+    and a long stop grace period (a stop that hangs shows)."""
+    comment = re.search(r"(?m)^  # A second process of your app .*\n(?:  # .*\n)*", text)
+    assert comment and "`command:`" in comment[0], "docker-compose.yml says nothing of a second process"
+    image = re.search(r"(?m)^    image: (.*-web:dev)$", text)[1]  # the web service's
+    service = f"""  worker:
+    <<: *common
+    build:
+      <<: *build
+      target: dev
+    image: {image}
+    command: ["python", "-m", "ledger.worker"]
+    volumes:
+      - .:/app
+    healthcheck:
+      test: ["CMD", "python", "-c", "import ledger"]
+      interval: 2s
+    stop_grace_period: {STOP_GRACE}s
+"""
+    return text.replace(comment[0], comment[0] + service)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +78,7 @@ def moved_in():
     developer's checkout is, in a folder that user can reach (pytest's own are root's alone)."""
     base = Path(tempfile.mkdtemp(prefix="moved-in-"))
     try:
-        project, name, port = make_new(base)
+        project, name, port = make_new(base, tasks="none")
         bring_in(project)
         (base / "home").mkdir()  # the owner's: caches (uv's, pip's) and reports
         subprocess.run(["chown", "-R", f"{container_uid()}:{container_uid()}", str(base)], check=True)

@@ -36,6 +36,12 @@ LEFT_OUT = ["copier.yml", "scripts/template", "scripts/tests/template", "scripts
             ".ci", "scripts/ci", "bench"]
 TEMPLATE_ONLY = re.compile(r"(?ms)^[^\n]*template-only:begin.*?template-only:end[^\n]*\n")
 POSTGRES_MARKERS = re.compile(r"(?m)^[^\n]*postgres:(begin|end)[^\n]*\n")
+# The template's own answer for the task queue is Celery: its blocks stay, RQ's (commented out) go.
+TASKS_MARKERS = re.compile(r"(?m)^[^\n]*(tasks|celery):(begin|end)[^\n]*\n")
+RQ_BLOCKS = re.compile(r"(?ms)^[^\n]*rq:begin.*?rq:end[^\n]*\n")
+MARKERS = re.compile(r"(template-only|postgres|tasks|celery|rq):(begin|end)")
+# What each queue leaves in a project, and what it never does: the other queue's words.
+QUEUE_WORDS = {"celery": ("celery", "Celery", "kombu"), "rq": ("rq==", "from rq", "rq worker", "RQ")}
 
 
 def make_new(template: Path, *variables: str, env: dict = GIT_ENV) -> subprocess.CompletedProcess:
@@ -193,9 +199,13 @@ def test_rendering_with_this_templates_answers_gives_its_files_back(tmp_path):
     """The twins change only what they must: a drift between a file and its twin shows here."""
     copier.run_copy(str(ROOT), tmp_path / "same", data={"project_name": "flask-gevent", "database": "postgres"},
                     defaults=True, quiet=True, vcs_ref="HEAD")
-    assert len(TWINS) == 17, TWINS
+    assert len(TWINS) == 23, TWINS
     for name in TWINS:
-        expected = TEMPLATE_ONLY.sub("", POSTGRES_MARKERS.sub("", (ROOT / name).read_text()))
+        text = TEMPLATE_ONLY.sub("", (ROOT / name).read_text())
+        expected = TASKS_MARKERS.sub("", RQ_BLOCKS.sub("", POSTGRES_MARKERS.sub("", text)))
+        # The one line a project never has as the template does: production's worker in the prod profile
+        # (here the tasks profile's redis is opt-in, so it has a profile of its own).
+        expected = expected.replace("profiles: [prod-tasks]", "profiles: [prod]")
         assert (tmp_path / "same" / name).read_text() == expected, name
 
 
@@ -231,11 +241,13 @@ def test_a_database_other_than_none_or_postgres_is_refused(tmp_path, template):
     assert not (tmp_path / "p").exists()
 
 
-def test_left_out_blocks_leave_no_gap(shop):
-    """A template-only block takes its own blank line with it (put it inside the markers)."""
-    gaps = {name: (shop / name).read_text().count("\n\n\n") - (ROOT / name).read_text().count("\n\n\n")
-            for name in TWINS}
-    assert not {name: more for name, more in gaps.items() if more > 0}
+@pytest.mark.parametrize("answers", ["shop", "queues"])
+def test_left_out_blocks_leave_no_gap(answers, shop, queues):
+    """A left-out block takes its own blank line with it (put it inside the markers)."""
+    for project in [shop] if answers == "shop" else queues.values():
+        gaps = {name: (project / name).read_text().count("\n\n\n") - (ROOT / name).read_text().count("\n\n\n")
+                for name in TWINS if (project / name).exists()}
+        assert not {name: more for name, more in gaps.items() if more > 0}, project
 
 
 @pytest.mark.parametrize("name", ["a" * 63, "42", "shop_2"])
@@ -428,3 +440,132 @@ def test_it_names_its_app_in_a_committed_flaskenv(shop):
     assert dotenv_values(shop / ".flaskenv") == {"FLASK_APP": "app"}
     assert ".flaskenv" in git(shop, "ls-files").split()
     assert "name it in `.flaskenv`" in (shop / "README.md").read_text()
+
+
+# -- the task queue: TASKS=celery (the default), rq, none ------------------------------------------------
+
+TASK_FILES = ["app/tasks.py", "tests/test_tasks.py", "tests/integration/test_queued_tasks.py",
+              "scripts/tests/test_task_worker.py"]
+
+
+@pytest.fixture(scope="module")
+def queues(tmp_path_factory, template) -> dict[str, Path]:
+    """A project for each other answer: RQ, and no task queue at all (with PostgreSQL, so both blocks mix)."""
+    made = {}
+    for tasks, database in (("rq", "none"), ("none", "postgres")):
+        dest = tmp_path_factory.mktemp("tasks") / f"shop-{tasks}"
+        result = make_new(template, f"NAME=shop-{tasks}", f"DEST={dest}", f"TASKS={tasks}", f"DATABASE={database}")
+        assert result.returncode == 0, result.stderr
+        made[tasks] = dest
+    return made
+
+
+def source_files(project: Path) -> dict[str, str]:
+    """The project's text files as made (not what running its tests wrote since: caches, bytecode)."""
+    listed = git(project, "ls-files", "-z").split("\0")
+    return {name: (project / name).read_text() for name in listed if name}
+
+
+def users_files(project: Path) -> dict[str, str]:
+    """What the user reads and runs: everything but the dev environment's own code and tests."""
+    return {name: text for name, text in source_files(project).items() if not name.startswith("scripts/")}
+
+
+def compose_services(project: Path) -> dict:
+    import yaml
+
+    return yaml.safe_load((project / "docker-compose.yml").read_text())["services"]
+
+
+def unit_tests_pass(project: Path) -> None:
+    """Its own tests that need no Docker (the integration ones are docker/test_generated_stack.py's)."""
+    result = subprocess.run([ROOT / ".venv" / "bin" / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                             "tests", "--ignore=tests/integration"], cwd=project, env=GIT_ENV, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def lint_passes(project: Path) -> None:
+    lint = subprocess.run([ROOT / ".venv" / "bin" / "ruff", "check", "--no-cache", "."], cwd=project,
+                          capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout
+
+
+def compose_file_is_valid(project: Path) -> None:
+    """docker compose reads it (where there is a compose: it needs no engine)."""
+    if shutil.which("docker") is None:
+        return
+    check = subprocess.run(["docker", "compose", "config", "--quiet"], cwd=project, capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+
+
+def test_by_default_celery_runs_the_tasks_with_redis_and_a_worker_always_on(shop, template):
+    files = source_files(shop)
+    services = compose_services(shop)
+    assert {"web", "worker", "redis", "prod", "prod-worker", "release", "proxy"} <= set(services)
+    assert "profiles" not in services["worker"] and "profiles" not in services["redis"]  # always on, no profile
+    assert services["prod-worker"]["profiles"] == ["prod"]
+    assert services["worker"]["environment"]["TASK_WORKER"] == \
+        "celery -A app.tasks worker -P gevent --without-mingle --without-gossip -l INFO"
+    assert services["prod-worker"]["environment"]["TASK_WORKER"] == "celery -A app.tasks worker -P gevent -l INFO"
+    assert services["worker"]["depends_on"]["redis"] == {"condition": "service_healthy"}
+    assert "ports" not in services["worker"] and services["redis"]["ports"] == ["127.0.0.1:${REDIS_PORT:-6379}:6379"]
+    assert services["web"]["environment"]["REDIS_URL"] == services["worker"]["environment"]["REDIS_URL"]
+    assert int(services["worker"]["stop_grace_period"].rstrip("s")) > 30  # TASK_GRACE's default, and more
+    assert all(name in files for name in TASK_FILES + ["scripts/tests/docker/test_tasks_stack.py"])
+    assert "celery==5.7.0" in files["requirements.txt"] and "kombu==" in files["requirements.txt"]
+    assert "rq==" not in files["requirements.txt"] and "from rq" not in files["app/views.py"]
+    assert not {name for name, text in files.items() if MARKERS.search(text)}
+    assert "tasks: celery\n" in files[".copier-answers.yml"]
+    compose_file_is_valid(shop)
+
+
+def test_with_tasks_rq_rq_runs_them_and_nothing_of_celery_is_left(queues):
+    project = queues["rq"]
+    files = users_files(project)
+    services = compose_services(project)
+    assert services["worker"]["environment"]["TASK_WORKER"] == "rq worker --url redis://redis:6379/0"
+    assert services["prod-worker"]["environment"]["TASK_WORKER"] == "rq worker --url redis://redis:6379/1"
+    assert "rq info" in " ".join(services["worker"]["healthcheck"]["test"])
+    assert all((project / name).is_file() for name in TASK_FILES)
+    assert not (project / "scripts" / "tests" / "docker" / "test_tasks_stack.py").exists()  # Celery's
+    assert "rq==3.0.0" in files["requirements.txt"] and "redis==8.1.0" in files["requirements.txt"]
+    assert "from rq.job import Job" in files["app/views.py"] and "Job.fetch(" in files["app/views.py"]
+    assert "queue = Queue(" in files["app/tasks.py"] and "def echo(" in files["app/tasks.py"]
+    assert "is_async=False" in files["tests/test_tasks.py"]
+    # The engine's TASK_WORKER names both queues, and its tests (their tools, their marker) run both.
+    engines = ("README.md", ".env.example", "requirements-test.txt", "pyproject.toml")
+    leftovers = {name: [word for word in QUEUE_WORDS["celery"] if word in text] for name, text in files.items()
+                 if name not in engines}
+    assert not {name: words for name, words in leftovers.items() if words}
+    assert not {name for name, text in source_files(project).items() if MARKERS.search(text)}
+    lint_passes(project)
+    unit_tests_pass(project)
+    compose_file_is_valid(project)
+
+
+def test_with_tasks_none_there_is_no_queue_no_redis_and_no_worker(queues):
+    project = queues["none"]
+    files = users_files(project)
+    services = compose_services(project)
+    assert set(services) == {"web", "prod", "release", "proxy", "db"}
+    assert not [name for name in TASK_FILES + ["scripts/tests/docker/test_tasks_stack.py"] if (project / name).exists()]
+    words = ("redis", "Redis", "REDIS", "celery", "Celery", "rq==", "/tasks/", "fakeredis")
+    # The engine's settings (TASK_WORKER) are documented; the integration stack gets a free REDIS_PORT, as
+    # it gets a DB_PORT, whatever the project runs.
+    engines = ("README.md", ".env.example", "tests/integration/conftest.py")
+    leftovers = {name: [word for word in words if word in text] for name, text in files.items() if name not in engines}
+    assert not {name: words for name, words in leftovers.items() if words}
+    assert "celery" not in (project / "requirements-test.txt").read_text()
+    assert "@bp.get(\"/db\")" in files["app/views.py"]  # the database's block, beside the left-out tasks
+    assert not {name for name, text in source_files(project).items() if MARKERS.search(text)}
+    lint_passes(project)
+    unit_tests_pass(project)
+    compose_file_is_valid(project)
+
+
+def test_a_task_queue_other_than_celery_rq_or_none_is_refused(tmp_path, template):
+    result = make_new(template, "NAME=shop", f"DEST={tmp_path / 'p'}", "TASKS=kafka")
+    assert result.returncode == 2
+    assert result.stderr.startswith("make new: TASKS: 'kafka' is not in"), result.stderr
+    assert not (tmp_path / "p").exists()
