@@ -69,6 +69,8 @@ def test_the_cache_lives_in_the_project_or_else_the_users_cache(tmp_path: Path, 
     place = cache_file(tmp_path)
     assert place.parent == tmp_path / ".cache" / "devserver" and place.name.startswith("preload-")
     assert not (tmp_path / ".cache").exists()  # made when something is learned, not before
+    tasks = cache_file(tmp_path, "tasks")  # a task worker's own, beside the web's (one project, two services)
+    assert tasks.parent == place.parent and tasks.name.startswith("preload-tasks-") and tasks != place
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     unwritable = tmp_path / "ro"
     (unwritable / ".cache").mkdir(parents=True)

@@ -17,11 +17,13 @@ import tempfile
 from pathlib import Path
 
 
-def cache_file(root: Path) -> Path:
+def cache_file(root: Path, kind: str = "") -> Path:
     """<project>/.cache/devserver/preload-<interpreter>.json, or under the user's cache when the project
-    cannot be written. One per interpreter: the host's .venv and the container's differ."""
+    cannot be written. One per interpreter: the host's .venv and the container's differ. One per `kind`
+    too: a task worker (`tasks`) imports its queue's modules, which the web workers need not preload,
+    and the compose web and worker services share the project."""
     interpreter = hashlib.sha256(f"{sys.prefix} {sys.version}".encode()).hexdigest()[:12]
-    name = f"preload-{interpreter}.json"
+    name = f"preload-{kind + '-' if kind else ''}{interpreter}.json"
     place = root / ".cache" / "devserver"
     existing = next((p for p in (place, place.parent, root) if p.exists()), None)
     if existing is not None and existing.is_dir() and os.access(existing, os.W_OK):

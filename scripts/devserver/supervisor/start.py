@@ -39,9 +39,10 @@ def supervise(settings: Settings, listener: socket.socket) -> int:
     """Build the supervisor and what it works with, run it; returns the exit status."""
     events: SimpleQueue = SimpleQueue()
     reaper = Reaper().start()
+    kind = "tasks" if settings.task_worker else ""  # a task worker learns what it imports apart from the web's
     launcher = Launcher(listener, settings.worker_env(), events, reaper,
                         preload=settings.preload.enabled, preload_modules=settings.preload.modules,
-                        cache=None if settings.production else PreloadCache(cache_file(Path.cwd())).load())
+                        cache=None if settings.production else PreloadCache(cache_file(Path.cwd(), kind)).load())
     installer = Installer(Path.cwd(), reaper, lambda result: events.put((Event.INSTALLED, result))) \
         if settings.live_install and recorded_files() else None
     if not settings.production:
