@@ -135,4 +135,4 @@ def test_its_own_tests_pass_in_the_container(blog):
     the integration tests skipped (no Docker engine inside)."""
     result = blog.compose("exec", "-T", "web", "pytest", "tests", "-q", check=False, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "6 passed, 2 skipped" in result.stdout, result.stdout
+    assert "9 passed, 3 skipped" in result.stdout, result.stdout
