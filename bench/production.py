@@ -47,7 +47,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -62,9 +61,12 @@ import requests
 import urllib3
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "scripts" / "tests")]
+
+from contenders import running  # noqa: E402 - bench/ is on sys.path when this runs as a script
 
 from devserver.settings import VARIABLES  # noqa: E402 - after the path
+from harness import free_port  # noqa: E402
 
 CLOCK = os.sysconf("SC_CLK_TCK")
 SECRET = "b" * 40
@@ -108,43 +110,6 @@ def ours_like(name: str) -> bool:
 LoadFn = Callable[[str, float, int, int], tuple[float, float, float, int]]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-# -- processes: every one started here is stopped, on an exception and on Ctrl-C or SIGTERM ---------------
-
-@contextmanager
-def running(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
-    """A process in a session of its own (its children with it), stopped at the end: TERM, then KILL."""
-    with open(log, "ab") as out:
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        yield process
-    finally:
-        stop(process)
-
-
-def stop(process: subprocess.Popen) -> None:
-    with suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(5)
-    deadline = time.monotonic() + 10  # its workers, in its session, go with it
-    while session_pids(process.pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    for pid in session_pids(process.pid):
-        with suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
 def proc_stat(pid: int | str) -> list[str] | None:
     """/proc/PID/stat's fields after the command name: [0] state, [3] session, [11] utime, [12] stime."""
     try:
@@ -160,6 +125,11 @@ def session_pids(sid: int) -> list[int]:
         if entry.isdigit() and (fields := proc_stat(entry)) and int(fields[3]) == sid and fields[0] != "Z":
             found.append(int(entry))
     return found
+
+
+def in_its_session(process: subprocess.Popen) -> list[int]:
+    """What a process started is in its session (contenders.running's leftovers)."""
+    return session_pids(process.pid)
 
 
 def session_cpu(sid: int) -> float:
@@ -291,7 +261,7 @@ def caddy(work: Path, engines: list[Engine], https: bool) -> Iterator[int]:
            "XDG_CONFIG_HOME": str(home / "config")}
     log = home / "caddy.log"
     command = ["caddy", "run", "--config", str(home / "Caddyfile"), "--adapter", "caddyfile"]
-    with running(command, home, env, log) as process:
+    with running(command, home, env, log, in_its_session) as process:
         for engine in engines:
             for path in ("proxy", "https"):
                 if path in engine.urls:
@@ -439,7 +409,7 @@ def run(engines: list[Engine], paths: list[str], load: LoadFn, work: Path, args:
             env = {k: v for k, v in os.environ.items() if k not in STRIPPED}
             env.update(extra, PYTHONDONTWRITEBYTECODE="1")
             log = work / f"{engine.name}.log"
-            server = stack.enter_context(running(command, engine.directory, env, log))
+            server = stack.enter_context(running(command, engine.directory, env, log, in_its_session))
             engine.sid = server.pid
             engine.urls["direct"] = f"http://127.0.0.1:{engine.port}"
             wait_until(engine.urls["direct"] + "/json", 60, server, log, engine.label)

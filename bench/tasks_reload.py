@@ -87,7 +87,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -103,9 +102,12 @@ import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path[:0] = [str(ROOT / "scripts"), str(ROOT / "scripts" / "tests")]
+
+from contenders import running  # noqa: E402 - bench/ is on sys.path when this runs as a script
 
 from devserver.settings import VARIABLES  # noqa: E402 - after the path
+from harness import free_port  # noqa: E402
 
 # What would change what a contender does, never taken from the caller's shell.
 STRIPPED = VARIABLES | {"PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX", "CELERY_CONFIG_MODULE"}
@@ -174,44 +176,6 @@ START_TIMEOUT = 60
 EDIT_TIMEOUT = 60
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-# -- processes: every one started here is stopped, on an exception and on Ctrl-C or SIGTERM ---------------
-
-@contextmanager
-def running(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
-    """A process in a session of its own, stopped at the end with whatever carries its mark (env[MARK]):
-    watchmedo starts its worker in another session, and an RQ work horse may outlive its worker."""
-    with open(log, "ab") as out:
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        yield process
-    finally:
-        stop(process, env[MARK])
-
-
-def stop(process: subprocess.Popen, mark: str) -> None:
-    with suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(5)
-    deadline = time.monotonic() + 10  # what it started goes with it, or is ended
-    while marked(mark) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    for pid in marked(mark):
-        with suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
 def marked(mark: str) -> list[int]:
     """The live processes whose environment has MARK=mark."""
     needle = f"{MARK}={mark}".encode()
@@ -260,7 +224,7 @@ def redis_server(directory: Path, port: int, mark: str) -> Iterator[redis.Redis]
     command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                "--dir", str(directory), "--daemonize", "no"]
     log = directory / "redis.log"
-    with running(command, directory, clean_env(mark, {}), log) as process:
+    with running(command, directory, clean_env(mark, {}), log, lambda _: marked(mark)) as process:
         store = redis.Redis(port=port, socket_timeout=10)
         deadline = time.monotonic() + 10
         while True:
@@ -545,7 +509,10 @@ def run_contender(queue, contender: Contender, args: argparse.Namespace, store: 
     log = work / "worker.log"  # outside the project: nobody watches it
     result = Result()
     try:
-        with running(contender.command, project, clean_env(mark, contender.env, args.pycache), log) as process:
+        # Its leftovers by their mark, whatever their session: watchmedo starts its worker in another
+        # session, and an RQ work horse may outlive its worker.
+        with running(contender.command, project, clean_env(mark, contender.env, args.pycache), log,
+                     lambda _: marked(mark)) as process:
             bench = Bench(queue, store, process, args.in_flight)
             try:
                 bench.wait_marker(-1, START_TIMEOUT, "the first worker to consume")
