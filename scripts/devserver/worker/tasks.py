@@ -43,9 +43,13 @@ class Celery:
 
     def __init__(self, words: tuple[str, ...]):
         self.words = words
-        # Its gevent pool runs the tasks in this process's loop: one that blocks it holds the others (the report).
-        self.in_gevent_loop = (option(words, "-P", "--pool") or "") in ("gevent", "eventlet")
+        # Its gevent pool runs the tasks in this process's loop: one that blocks it holds the others (the
+        # report). Known once loaded: the pool may be the app's setting rather than an option.
+        self.in_gevent_loop = False
         self.when_ready = None  # what to start once it consumes (the blocking report)
+        # Set before the orders' thread starts, which may ask stop_consuming at once (a quick second save).
+        self.consumer = None  # once ready (worker_ready): Celery's consumer
+        self.hub = gevent.get_hub()  # this thread's, where the consumer runs
 
     def load(self) -> None:
         """The -A app and what the CLI would import after SERVE (its commands, the worker, the pool, the
@@ -59,15 +63,15 @@ class Celery:
         name = option(self.words, "-A", "--app")
         app = find_app(name) if name else celery.current_app  # what the CLI does next finds it imported
         app.loader.import_default_modules()  # the modules it names (`imports`, `include`): their errors are load errors
-        get_implementation(option(self.words, "-P", "--pool") or app.conf.worker_pool)
+        pool = option(self.words, "-P", "--pool") or app.conf.worker_pool
+        get_implementation(pool)
+        self.in_gevent_loop = pool in ("gevent", "eventlet")
         app.connection_for_read().transport  # noqa: B018 - imports the transport's module; connects to nothing
 
     def run(self) -> int:
         from celery.bin.celery import celery
         from celery.signals import worker_ready
 
-        self.hub = gevent.get_hub()  # this thread's, where the consumer runs
-        self.consumer = None
         worker_ready.connect(self.ready, weak=False)
         return exit_code(lambda: celery.main(args=list(self.words[1:]), prog_name="celery"))
 
