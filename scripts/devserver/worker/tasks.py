@@ -161,12 +161,17 @@ def stop_in_this_greenlet() -> None:
     may run in the hub's greenlet (the worker waits for Redis through it), where that exception is printed
     and lost, and the worker goes on: it is thrown into the worker's own greenlet instead, as gevent's own
     Timeout is. A busy worker's handler raises nothing (it stops after the job), and is left as it is."""
-    import greenlet
-    from rq.exceptions import StopRequested
-    from rq.worker.base import BaseWorker
+    import sys
 
+    import greenlet
+    from rq.worker import Worker
+
+    # The class that has it: BaseWorker in RQ 2 and later (rq/worker/base.py), Worker in RQ 1 (rq/worker.py),
+    # and the StopRequested it raises, as its module names it (rq.exceptions' in RQ 2, its own in RQ 1).
+    owner = next(cls for cls in Worker.__mro__ if "_shutdown" in vars(cls))
+    StopRequested = sys.modules[owner.__module__].StopRequested  # noqa: N806 - a class
     worker_greenlet = greenlet.getcurrent()
-    shutdown = BaseWorker._shutdown
+    shutdown = owner._shutdown
 
     def _shutdown(worker) -> None:
         try:
@@ -176,7 +181,7 @@ def stop_in_this_greenlet() -> None:
                 raise
             gevent.get_hub().loop.run_callback(worker_greenlet.throw, StopRequested())
 
-    BaseWorker._shutdown = _shutdown
+    owner._shutdown = _shutdown
 
 
 QUEUES = {"celery": Celery, "rq": RQ}
