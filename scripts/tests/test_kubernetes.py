@@ -8,6 +8,9 @@ tests skip, except under CI=true, where that is a failure. The schemas are kuber
 (requirements-test.txt pins it), in strict mode: an unknown or misspelt field fails as a wrong type does.
 Each overlay is rendered from a copy of the tree given the .env.secret a deployer makes, with a
 made-up key: the real files are git's to ignore, and these tests never read one.
+
+Two Deployments where the project has a task queue: `web` and the task workers' `worker`
+(base/worker.yaml), each held to the same policy, with pods no selector of the other's finds.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from devserver.settings import SETTING_NAMED, load_settings
+from devserver.settings import SETTING_NAMED, load_settings, parse_task_worker
 from harness import ROOT
 
 try:
@@ -48,7 +51,24 @@ CHOSEN_FOR_KUBERNETES = {
     "APP_ENV": "production is the switch itself; the registry's default is development",
     "WEB_CONCURRENCY": "the default counts the node's CPUs, which a container's CPU limit does not hide",
     "TRUSTED_PROXIES": "none by default; here the ingress controller's pod network",
+    "REDIS_URL": "the host's 127.0.0.1 by default; here the Redis the user provides in the cluster",
 }
+WEB, WORKER = "web", "worker"  # the Deployments: the app's server, and the task workers where there is a queue
+ANSWERS = ROOT / ".copier-answers.yml"  # in a project made from the template: its answers (`tasks:` among them)
+
+
+def task_queue() -> str:
+    """The project's task queue, copier's `tasks` answer: the template's own is Celery; a project whose
+    answers predate the question has none."""
+    if not ANSWERS.is_file():
+        return "celery"
+    answer = re.search(r"(?m)^tasks: (\S+)$", ANSWERS.read_text())
+    return answer[1] if answer else "none"
+
+
+QUEUE = task_queue()
+# What a worker pod's grace period has over TASK_GRACE: compose's prod-worker stops within 35 s, 30 + 5.
+GRACE_MARGIN = 5
 
 
 def need_tools() -> None:
@@ -135,12 +155,42 @@ def one(objects: list[dict], kind: str, name: str | None = None) -> dict:
     return found[0]
 
 
-def pod(objects: list[dict]) -> dict:
-    return one(objects, "Deployment")["spec"]["template"]["spec"]
+def pod(objects: list[dict], name: str = WEB) -> dict:
+    """The pod template of the Deployment `name` (the web's unless told)."""
+    return one(objects, "Deployment", name)["spec"]["template"]["spec"]
 
 
-def pod_labels(objects: list[dict]) -> dict:
-    return one(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
+def pod_labels(objects: list[dict], name: str = WEB) -> dict:
+    return one(objects, "Deployment", name)["spec"]["template"]["metadata"]["labels"]
+
+
+def pods(objects: list[dict]) -> dict[str, dict]:
+    """Every Deployment's pod template, by the Deployment's name: what the policy holds to, each of them."""
+    found = {item["metadata"]["name"]: item["spec"]["template"]["spec"] for item in of_kind(objects, "Deployment")}
+    assert WEB in found, sorted(found)
+    return found
+
+
+def worker_pod(objects: list[dict]) -> dict:
+    """The task workers' pod template; a project without a task queue has none to check."""
+    if QUEUE == "none":
+        pytest.skip("this project has no task queue (TASKS=none): no worker")
+    return pod(objects, WORKER)
+
+
+def selects(selector: dict, labels: dict) -> bool:
+    """Whether a selector picks a pod with `labels`: a Service's plain map, or a LabelSelector (matchLabels
+    and matchExpressions; an empty one picks every pod)."""
+    if not {"matchLabels", "matchExpressions"} & selector.keys():
+        selector = {"matchLabels": selector}
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator, values = expression["key"], expression["operator"], expression.get("values", [])
+        if not {"In": key in labels and labels[key] in values, "NotIn": labels.get(key) not in values,
+                "Exists": key in labels, "DoesNotExist": key not in labels}[operator]:
+            return False
+    return True
 
 
 def server(spec: dict) -> dict:
@@ -166,8 +216,16 @@ def image_parts(image: str) -> tuple[str, str | None, str | None]:
     return repository, tag, digest or None
 
 
+def expanded(value: str, env: dict[str, str]) -> str:
+    """An env value as the kubelet expands it: $(NAME) by a variable defined before it (left as written
+    if none is), $$ as a plain $."""
+    return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
+                  lambda found: "$" if found[0] == "$$" else env.get(found[1], found[0]), value)
+
+
 def environment_of(container: dict, objects: list[dict]) -> dict[str, str]:
-    """What a container's environment gets from its manifests: its ConfigMaps and Secrets, then its env."""
+    """What a container's environment gets from its manifests: its ConfigMaps and Secrets (a later source
+    wins), then its env, expanded."""
     env: dict[str, str] = {}
     for source in container.get("envFrom", []):
         if "configMapRef" in source:
@@ -177,7 +235,7 @@ def environment_of(container: dict, objects: list[dict]) -> dict[str, str]:
             env |= {key: base64.b64decode(value).decode() for key, value in secret.get("data", {}).items()}
             env |= secret.get("stringData", {})
     for entry in container.get("env", []):
-        env[entry["name"]] = entry.get("value", "")
+        env[entry["name"]] = expanded(entry.get("value", ""), env)
     return env
 
 
@@ -188,10 +246,37 @@ def dockerfile(pattern: str) -> set[str]:
     return found
 
 
+def compose_service(name: str) -> dict:
+    """A service of docker-compose.yml, its anchors merged (`<<:`), as written (variables unexpanded)."""
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"][name]
+
+
 def compose_prod_image() -> str:
     """The prod service's image as docker-compose.yml names it, with no .env: its variables' defaults."""
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", compose["services"]["prod"]["image"])
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", compose_service("prod")["image"])
+
+
+def compose_seconds(duration: str) -> float:
+    """A compose duration (`35s`, `1m30s`) in seconds."""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", duration)
+    assert parts and "".join(number + unit for number, unit in parts) == duration, duration
+    return sum(float(number) * units[unit] for number, unit in parts)
+
+
+def without_url(words: tuple[str, ...]) -> tuple[tuple[str, ...], str | None]:
+    """A worker command without its Redis URL option (RQ's --url/-u), and that URL."""
+    kept, url, skip = [], None, False
+    for index, word in enumerate(words):
+        if skip:
+            skip = False
+        elif word in ("--url", "-u") and index + 1 < len(words):
+            url, skip = words[index + 1], True
+        elif word.startswith("--url="):
+            url = word.split("=", 1)[1]
+        else:
+            kept.append(word)
+    return tuple(kept), url
 
 
 def base_settings() -> dict[str, str]:
@@ -238,13 +323,11 @@ def test_no_overlay_or_base_holds_a_literal_secret():
             assert generator.get("envs") == [SECRET_FILE], path
 
 
-@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
-def test_the_manifests_are_valid_kubernetes(objects, overlay, version):
-    """Strict: an unknown field (a typo, a field of another version) fails as a wrong type does."""
-    need_tools()
+def schema_problems(objects: list[dict], where: str, version: str) -> list[str]:
+    """What Kubernetes `version`'s schemas, in strict mode, say of each object: nothing when all are valid."""
     problems = []
     for item in objects:
-        name = f"overlays/{overlay}: {item['kind']} {item['metadata']['name']}"
+        name = f"{where}: {item['kind']} {item['metadata']['name']}"
         try:
             validated = kubernetes_validate.validate(item, version, strict=True)
         except kubernetes_validate.ValidationError as exc:
@@ -254,21 +337,43 @@ def test_the_manifests_are_valid_kubernetes(objects, overlay, version):
         else:
             if validated != version:
                 problems.append(f"{name}: validated against {validated}'s schemas, not {version}'s")
+    return problems
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_the_manifests_are_valid_kubernetes(objects, overlay, version):
+    """Strict: an unknown field (a typo, a field of another version) fails as a wrong type does."""
+    need_tools()
+    problems = schema_problems(objects, f"overlays/{overlay}", version)
     if problems:  # out of the except: the report is these lines, not the schema that raised them
         pytest.fail(f"not valid for Kubernetes {version}:\n" + "\n".join(problems), pytrace=False)
+
+
+def test_the_worker_is_there_when_the_project_has_a_task_queue(objects):
+    """The task workers' Deployment, and the Redis address the web and the workers share, with a queue only."""
+    deployments = sorted(item["metadata"]["name"] for item in of_kind(objects, "Deployment"))
+    assert deployments == ([WEB] if QUEUE == "none" else [WEB, WORKER]), (QUEUE, deployments)
+    settings = one(objects, "ConfigMap", pod_settings(objects)[0])["data"]
+    assert ("REDIS_URL" in settings) == (QUEUE != "none"), QUEUE
+
+
+def pod_settings(objects: list[dict]) -> list[str]:
+    """The ConfigMaps the web's server reads."""
+    return [source["configMapRef"]["name"] for source in server(pod(objects))["envFrom"] if "configMapRef" in source]
 
 
 # -- the manifests agree with the image -----------------------------------------------------------------
 
 def test_the_image_is_the_one_compose_builds_with_a_pinned_tag(objects, overlay):
     built_repository, built_tag, _ = image_parts(compose_prod_image())
-    for container in every_container(pod(objects)):
-        repository, tag, digest = image_parts(container["image"])
-        assert tag or digest, f"{container['name']}: {container['image']} has no tag"
-        assert tag != "latest", f"{container['name']}: {container['image']}: a tag that moves"
-        assert repository.rsplit("/", 1)[-1] == built_repository, container["image"]
-    if overlay == "local":  # the image compose has just built, loaded into the cluster as it is
-        assert image_parts(server(pod(objects))["image"]) == (built_repository, built_tag, None)
+    for name, spec in pods(objects).items():
+        for container in every_container(spec):
+            repository, tag, digest = image_parts(container["image"])
+            assert tag or digest, f"{name}: {container['name']}: {container['image']} has no tag"
+            assert tag != "latest", f"{name}: {container['name']}: {container['image']}: a tag that moves"
+            assert repository.rsplit("/", 1)[-1] == built_repository, (name, container["image"])
+            if overlay == "local":  # the image compose has just built, loaded into the cluster as it is
+                assert image_parts(container["image"]) == (built_repository, built_tag, None), name
 
 
 def test_the_container_port_is_the_images(objects):
@@ -283,13 +388,18 @@ def test_the_container_port_is_the_images(objects):
 
 
 def test_it_runs_as_the_images_user(objects):
-    context = pod(objects)["securityContext"]
-    assert {str(context["runAsUser"])} == dockerfile(r"^ARG UID=(\d+)$")
-    assert {str(context["runAsGroup"])} == {str(context["fsGroup"])} == dockerfile(r"^ARG GID=(\d+)$")
+    for name, spec in pods(objects).items():
+        context = spec["securityContext"]
+        assert {str(context["runAsUser"])} == dockerfile(r"^ARG UID=(\d+)$"), name
+        assert {str(context["runAsGroup"])} == {str(context["fsGroup"])} == dockerfile(r"^ARG GID=(\d+)$"), name
+
+
+def image_health_check() -> list[list[str]]:
+    return [json.loads(cmd) for cmd in dockerfile(r"^HEALTHCHECK .*\bCMD (\[.*\])$")]
 
 
 def test_the_probes_are_the_images_health_check(objects):
-    check = [json.loads(cmd) for cmd in dockerfile(r"^HEALTHCHECK .*\bCMD (\[.*\])$")]
+    check = image_health_check()
     timeout = {int(t) for t in dockerfile(r"^HEALTHCHECK .*--timeout=(\d+)s")}
     container = server(pod(objects))
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
@@ -303,17 +413,20 @@ def test_the_probes_are_the_images_health_check(objects):
 
 def test_the_release_step_runs_before_the_server_in_every_pod(objects):
     """The image's entrypoint given `release` (compose's `command: ["release"]`), with the server's image,
-    settings and writable paths; no Job (deployment.yaml says why)."""
-    spec = pod(objects)
-    release, web = release_step(spec), server(spec)
-    assert release["args"] == ["release"] and "command" not in release
+    settings and writable paths; no Job (deployment.yaml says why). The workers' pods run the web's own
+    (worker.yaml says why)."""
     assert [json.loads(e) for e in dockerfile(r"^ENTRYPOINT (\[.*\])$")] == [["python", "/app/scripts/entrypoint.py"]]
-    for field in ("image", "envFrom", "volumeMounts", "securityContext", "resources"):
-        assert release[field] == web[field], field
+    for name, spec in pods(objects).items():
+        release, main = release_step(spec), server(spec)
+        assert release["args"] == ["release"] and "command" not in release, name
+        for field in ("image", "envFrom", "volumeMounts", "securityContext", "resources"):
+            assert release[field] == main[field], (name, field)
+        assert release == release_step(pod(objects)), f"{name}: a release step other than the web's"
+        # One new pod at a time and none of the old gone first: a version's first pod migrates alone, and
+        # a new worker consumes before an old one stops.
+        strategy = one(objects, "Deployment", name)["spec"]["strategy"]
+        assert strategy == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}, name
     assert not of_kind(objects, "Job")
-    # One new pod at a time and none of the old gone first: a version's first pod migrates alone.
-    strategy = one(objects, "Deployment")["spec"]["strategy"]
-    assert strategy == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
 
 
 # -- the manifests agree with the settings registry ------------------------------------------------------
@@ -322,10 +435,11 @@ def test_every_variable_is_a_declared_setting(objects):
     for item in of_kind(objects, "ConfigMap") + of_kind(objects, "Secret"):
         keys = set(item.get("data", {})) | set(item.get("stringData", {}))
         assert keys <= SETTING_NAMED.keys(), f"{item['metadata']['name']}: {sorted(keys - SETTING_NAMED.keys())}"
-    for container in every_container(pod(objects)):
-        names = set(environment_of(container, objects))
-        assert names <= SETTING_NAMED.keys(), f"{container['name']}: {sorted(names - SETTING_NAMED.keys())}"
-    assert pod(objects)["enableServiceLinks"] is False  # no WEB_PORT=tcp://… beside them
+    for name, spec in pods(objects).items():
+        for container in every_container(spec):
+            names = set(environment_of(container, objects))
+            assert names <= SETTING_NAMED.keys(), f"{name}: {container['name']}: {sorted(names - SETTING_NAMED.keys())}"
+        assert spec["enableServiceLinks"] is False, name  # no WEB_PORT=tcp://… beside them
 
 
 def test_the_settings_are_production_and_the_grace_period_covers_the_shutdown(objects):
@@ -336,6 +450,7 @@ def test_the_settings_are_production_and_the_grace_period_covers_the_shutdown(ob
     assert settings.production and not settings.debug and settings.secret_key
     assert "WEB_CONCURRENCY" in env, CHOSEN_FOR_KUBERNETES["WEB_CONCURRENCY"]
     assert settings.trusted_proxies, "no TRUSTED_PROXIES: behind the ingress every client would be the controller"
+    assert not settings.task_worker, "the web's pods run a task worker instead of the server"
     assert spec["terminationGracePeriodSeconds"] > settings.shutdown_delay + settings.graceful_timeout
 
 
@@ -350,45 +465,98 @@ def test_the_base_settings_are_the_registrys_production_defaults():
         assert setting.parse(name, raw) == setting.parse(name, setting.default_for(production)), name
 
 
+# -- the task workers ----------------------------------------------------------------------------------------
+
+def test_the_worker_runs_the_queues_own_worker_command_as_compose_production_does(objects):
+    """TASK_WORKER (the image's entrypoint runs it in the server's place: no command or args of its own),
+    the command compose's prod-worker runs, on the Redis the web's pods queue to."""
+    spec = worker_pod(objects)
+    worker = server(spec)
+    assert "command" not in worker and "args" not in worker, "the entrypoint would run these, not TASK_WORKER"
+    assert "ports" not in worker, "a task worker serves nothing"
+    env = environment_of(worker, objects)
+    words = parse_task_worker("TASK_WORKER", env["TASK_WORKER"])  # a ConfigError: what the pod would say at start
+    assert words and words[0] == QUEUE, (QUEUE, words)
+    settings = load_settings(env, cwd=ROOT)
+    assert settings.production and settings.task_worker == words
+    compose = parse_task_worker("TASK_WORKER", compose_service("prod-worker")["environment"]["TASK_WORKER"])
+    command, url = without_url(words)
+    assert command == without_url(compose)[0], f"{words} is not compose's prod-worker {compose}"
+    # RQ's worker reads its Redis from --url alone: it must be the one the web's pods queue to.
+    assert url in (None, env["REDIS_URL"]), f"the worker consumes {url}, the web queues to {env['REDIS_URL']}"
+    assert url or QUEUE != "rq", "an RQ worker without --url consumes the Redis of its own 127.0.0.1"
+    assert env["REDIS_URL"] == environment_of(server(pod(objects)), objects)["REDIS_URL"]
+
+
+def test_a_stopping_worker_has_task_graces_time_and_a_margin(objects):
+    """The queue's warm shutdown finishes the running tasks, bounded by the grace period alone."""
+    spec = worker_pod(objects)
+    settings = load_settings(environment_of(server(spec), objects), cwd=ROOT)
+    assert spec["terminationGracePeriodSeconds"] >= settings.task_grace + GRACE_MARGIN, settings.task_grace
+
+
+def test_the_workers_probes_are_the_images_health_check_asked_as_compose_asks_it(objects):
+    """The image's check, which in a task worker asks the queue for this pod's worker: asked as seldom, and
+    given as long, as compose's prod-worker gives it (it loads the queue's client, a second or two of CPU)."""
+    worker = server(worker_pod(objects))
+    compose = compose_service("prod-worker")["healthcheck"]
+    interval, timeout = compose_seconds(compose["interval"]), compose_seconds(compose["timeout"])
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert probe in worker, f"the worker has no {probe}"  # readiness: what a rollout waits for
+        assert [worker[probe]["exec"]["command"]] == image_health_check(), probe
+        assert worker[probe]["timeoutSeconds"] >= timeout, f"{probe}: less time than compose gives the check"
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert worker[probe]["periodSeconds"] >= interval, f"{probe}: asked more often than compose asks"
+    startup = worker["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= compose_seconds(compose["start_period"])
+
+
+def test_the_worker_count_is_fixed_and_no_autoscaler_owns_it(objects):
+    """Replicas in the manifests (worker.yaml says why no autoscaler): at least one, and none scaled by CPU."""
+    worker_pod(objects)
+    assert one(objects, "Deployment", WORKER)["spec"]["replicas"] >= 1
+    autoscalers = of_kind(objects, "HorizontalPodAutoscaler")
+    assert WORKER not in {autoscaler["spec"]["scaleTargetRef"]["name"] for autoscaler in autoscalers}
+
+
 # -- policy: what every production pod here must be --------------------------------------------------------
 
 def test_every_container_has_requests_and_limits(objects):
-    for container in every_container(pod(objects)):
-        for bound in ("requests", "limits"):
-            assert {"cpu", "memory"} <= set(container.get("resources", {}).get(bound, {})), (container["name"], bound)
+    for name, spec in pods(objects).items():
+        for container in every_container(spec):
+            for bound in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(container.get("resources", {}).get(bound, {})), (
+                    name, container["name"], bound)
 
 
 def test_nothing_runs_as_root_or_with_privileges(objects):
-    spec = pod(objects)
-    context = spec["securityContext"]
-    assert context["runAsNonRoot"] is True and context["runAsUser"] != 0
-    assert context["seccompProfile"] == {"type": "RuntimeDefault"}
-    assert spec["automountServiceAccountToken"] is False
-    assert not {"hostNetwork", "hostPID", "hostIPC"} & {key for key, value in spec.items() if value}
-    for container in every_container(spec):
-        own = container["securityContext"]
-        assert own["readOnlyRootFilesystem"] is True, container["name"]
-        assert own["allowPrivilegeEscalation"] is False, container["name"]
-        assert own["capabilities"] == {"drop": ["ALL"]}, container["name"]
-        assert not own.get("privileged") and own.get("runAsUser", 1) != 0, container["name"]
-        assert own.get("seccompProfile", {"type": "RuntimeDefault"}) == {"type": "RuntimeDefault"}, container["name"]
+    for name, spec in pods(objects).items():
+        context = spec["securityContext"]
+        assert context["runAsNonRoot"] is True and context["runAsUser"] != 0, name
+        assert context["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        assert spec["automountServiceAccountToken"] is False, name
+        assert not {"hostNetwork", "hostPID", "hostIPC"} & {key for key, value in spec.items() if value}, name
+        for container in every_container(spec):
+            where, own = (name, container["name"]), container["securityContext"]
+            assert own["readOnlyRootFilesystem"] is True, where
+            assert own["allowPrivilegeEscalation"] is False, where
+            assert own["capabilities"] == {"drop": ["ALL"]}, where
+            assert not own.get("privileged") and own.get("runAsUser", 1) != 0, where
+            assert own.get("seccompProfile", {"type": "RuntimeDefault"}) == {"type": "RuntimeDefault"}, where
 
 
 def test_what_the_app_writes_is_a_volume(objects):
-    spec = pod(objects)
-    volumes = {volume["name"] for volume in spec["volumes"]}
-    for container in every_container(spec):
-        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"] if not m.get("readOnly")}
-        assert {"/tmp", "/app/instance"} <= mounts.keys(), container["name"]
-        assert set(mounts.values()) <= volumes, container["name"]
+    for name, spec in pods(objects).items():
+        volumes = {volume["name"]: volume for volume in spec["volumes"]}
+        assert volumes["tmp"]["emptyDir"]["medium"] == "Memory", name  # compose's tmpfs
+        for container in every_container(spec):
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"] if not m.get("readOnly")}
+            assert {"/tmp", "/app/instance"} <= mounts.keys(), (name, container["name"])
+            assert set(mounts.values()) <= volumes.keys(), (name, container["name"])
 
 
-def test_one_owner_for_the_pod_count_and_selectors_that_find_the_pods(objects):
-    deployment, labels = one(objects, "Deployment"), pod_labels(objects)
-    assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
-    for kind in ("Service", "PodDisruptionBudget"):
-        selector = one(objects, kind)["spec"]["selector"]
-        assert selector.get("matchLabels", selector).items() <= labels.items(), kind
+def test_one_owner_for_the_pod_count(objects):
+    deployment = one(objects, "Deployment", WEB)
     autoscalers = of_kind(objects, "HorizontalPodAutoscaler")
     if autoscalers:
         (autoscaler,) = autoscalers
@@ -400,6 +568,28 @@ def test_one_owner_for_the_pod_count_and_selectors_that_find_the_pods(objects):
         assert deployment["spec"]["replicas"] >= 1
     budget = one(objects, "PodDisruptionBudget")["spec"]
     assert budget.get("maxUnavailable", 0) >= 1 or budget["minAvailable"] < deployment["spec"].get("replicas", 2)
+
+
+def test_each_selector_finds_its_own_pods_and_no_others(objects):
+    """A Deployment's selector, its spread's, the web's Service, budget and autoscaler (which measures the pods
+    its target selects) find the pods they are for: a worker pod the web's Service found would be sent
+    requests, one the web's Deployment found would be counted in its replicas and its CPU."""
+    labels = {name: pod_labels(objects, name) for name in pods(objects)}
+
+    def found_by(selector: dict) -> set[str]:
+        return {name for name, pod_labels_ in labels.items() if selects(selector, pod_labels_)}
+
+    for name, spec in pods(objects).items():
+        assert found_by(one(objects, "Deployment", name)["spec"]["selector"]) == {name}, name
+        for spread in spec.get("topologySpreadConstraints", []):
+            assert found_by(spread["labelSelector"]) == {name}, f"{name}: its spread counts other pods"
+    assert found_by(one(objects, "Service")["spec"]["selector"]) == {WEB}
+    assert found_by(one(objects, "PodDisruptionBudget")["spec"]["selector"]) == {WEB}
+    for autoscaler in of_kind(objects, "HorizontalPodAutoscaler"):
+        target = one(objects, "Deployment", autoscaler["spec"]["scaleTargetRef"]["name"])
+        assert found_by(target["spec"]["selector"]) == {WEB}
+    for policy in of_kind(objects, "NetworkPolicy"):
+        assert found_by(policy["spec"]["podSelector"]) == {policy["metadata"]["name"]}, policy["metadata"]["name"]
 
 
 def test_production_is_served_by_the_ingress_with_tls(manifests):
@@ -417,6 +607,6 @@ def test_production_is_served_by_the_ingress_with_tls(manifests):
             assert backend["name"] == service["metadata"]["name"]
             assert backend["port"].get("name") in {p["name"] for p in service["spec"]["ports"]}
     # Only the controller reaches the pods: TRUSTED_PROXIES trusts the network it connects from.
-    policy = one(objects, "NetworkPolicy")["spec"]
-    assert policy["podSelector"]["matchLabels"].items() <= pod_labels(objects).items()
+    policy = one(objects, "NetworkPolicy", WEB)["spec"]
+    assert selects(policy["podSelector"], pod_labels(objects))
     assert policy["policyTypes"] == ["Ingress"] and len(policy["ingress"]) == 1
