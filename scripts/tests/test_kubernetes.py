@@ -610,3 +610,14 @@ def test_production_is_served_by_the_ingress_with_tls(manifests):
     policy = one(objects, "NetworkPolicy", WEB)["spec"]
     assert selects(policy["podSelector"], pod_labels(objects))
     assert policy["policyTypes"] == ["Ingress"] and len(policy["ingress"]) == 1
+
+
+def test_in_production_nothing_reaches_the_workers(manifests):
+    """A task worker takes its tasks from Redis and listens on nothing: its pods let no connection in."""
+    objects = manifests["production"]
+    worker_pod(objects)
+    labels = pod_labels(objects, WORKER)
+    policies = [p["spec"] for p in of_kind(objects, "NetworkPolicy") if selects(p["spec"]["podSelector"], labels)]
+    assert policies, "no NetworkPolicy holds the workers' pods: anything in the cluster may connect to them"
+    for policy in policies:
+        assert "Ingress" in policy["policyTypes"] and not policy.get("ingress"), policy
