@@ -10,7 +10,9 @@ Each overlay is rendered from a copy of the tree given the .env.secret a deploye
 made-up key: the real files are git's to ignore, and these tests never read one.
 
 Two Deployments where the project has a task queue: `web` and the task workers' `worker`
-(base/worker.yaml), each held to the same policy, with pods no selector of the other's finds.
+(base/worker.yaml), each held to the same policy, with pods no selector of the other's finds. In the
+template, the manifests are also rendered as copier writes them for each answer to TASKS (celery, rq,
+none), from copier.yml and the `.jinja` twins.
 """
 
 from __future__ import annotations
@@ -621,3 +623,67 @@ def test_in_production_nothing_reaches_the_workers(manifests):
     assert policies, "no NetworkPolicy holds the workers' pods: anything in the cluster may connect to them"
     for policy in policies:
         assert "Ingress" in policy["policyTypes"] and not policy.get("ingress"), policy
+
+
+# -- what copier writes: a project's manifests for each task queue ------------------------------------------
+
+QUEUE_WORDS = {"celery": ("celery", "Celery"), "rq": ("rq worker", "RQ"), "none": ()}
+
+
+@pytest.fixture(scope="module", params=["celery", "rq", "none"])
+def made(request, tmp_path_factory) -> tuple[str, Path]:
+    """(TASKS, deploy/kubernetes) as copier writes it for a project named shop answering TASKS: copier.yml,
+    the twins' macros and this tree, a template of their own (nothing else of the template renders here),
+    each overlay given its .env.secret."""
+    if not (ROOT / "copier.yml").is_file():
+        pytest.skip("a project made from the template: its manifests are rendered already")
+    copier = pytest.importorskip("copier", reason="copier (requirements-dev.txt: the template's host tools)")
+    tasks, base = request.param, tmp_path_factory.mktemp(f"made-{request.param}")
+    template = base / "template"
+    (template / "scripts" / "template").mkdir(parents=True)
+    shutil.copy(ROOT / "copier.yml", template / "copier.yml")
+    shutil.copy(ROOT / "scripts" / "template" / "generated.jinja", template / "scripts" / "template")
+    tree_copy(template / "deploy" / "kubernetes", secrets=False)
+    copier.run_copy(str(template), base / "shop", data={"project_name": "shop", "tasks": tasks}, defaults=True,
+                    quiet=True)
+    tree = base / "shop" / "deploy" / "kubernetes"
+    for overlay in OVERLAYS:
+        (tree / "overlays" / overlay / SECRET_FILE).write_text(MADE_UP_SECRET)
+    return tasks, tree
+
+
+def test_a_made_project_gets_its_queues_worker_and_nothing_of_the_others(made):
+    tasks, tree = made
+    need_tools()
+    files = {path.relative_to(tree).as_posix(): path.read_text() for path in tree.rglob("*") if path.is_file()}
+    assert ("base/worker.yaml" in files) == (tasks != "none"), sorted(files)
+    assert not [name for name in files if name.endswith(".jinja")]
+    for name, text in files.items():
+        assert not re.search(r"(template-only|postgres|tasks|celery|rq):(begin|end)", text), f"{name}: a marker left"
+        assert "flask-gevent" not in text, name
+        others = [word for queue, words in QUEUE_WORDS.items() if queue != tasks for word in words if word in text]
+        assert not others, f"{name} (TASKS={tasks}): {others}"
+        if tasks == "none":
+            assert not re.search(r"(?i)redis|worker\.yaml|/tasks/", text), f"{name}: TASKS=none"
+    for overlay in OVERLAYS:
+        objects = [item for item in yaml.safe_load_all(render(tree, overlay)) if item]
+        problems = schema_problems(objects, f"TASKS={tasks} overlays/{overlay}", KUBERNETES_VERSIONS[-1])
+        assert not problems, "\n".join(problems)
+        names = {(item["kind"], item["metadata"]["name"]) for item in objects}
+        data = one(objects, "ConfigMap", pod_settings(objects)[0])["data"]
+        assert image_parts(server(pod(objects))["image"])[0].rsplit("/", 1)[-1] == "shop-web"
+        if tasks == "none":
+            assert ("Deployment", WORKER) not in names and ("NetworkPolicy", WORKER) not in names, overlay
+            assert "REDIS_URL" not in data, overlay
+            continue
+        worker = server(pod(objects, WORKER))
+        assert image_parts(worker["image"])[0].rsplit("/", 1)[-1] == "shop-web"
+        env = environment_of(worker, objects)
+        words = parse_task_worker("TASK_WORKER", env["TASK_WORKER"])
+        assert words[0] == tasks, words
+        if tasks == "rq":  # uncommented, on the Redis the web queues to
+            assert [e for e in worker["env"] if e["name"] == "TASK_WORKER"] == [
+                {"name": "TASK_WORKER", "value": "rq worker --url $(REDIS_URL)"}]
+            assert without_url(words) == (("rq", "worker"), data["REDIS_URL"])
+    if tasks == "rq":  # its comment kept, one `#` taken off
+        assert "\n            # RQ's worker reads no REDIS_URL" in files["base/worker.yaml"]
