@@ -7,6 +7,10 @@ the app and is never logged. 200: the current code is served. 503: the newest co
 load, and its error page is served. No answer: no worker serves. A Python file because slim
 images have no curl; run by HEALTHCHECK in the Dockerfile.
 
+A task worker's container (TASK_WORKER: the compose `worker` and `prod-worker` services, the
+orchestrators' workers) has no server either: the queue is asked whether this host's worker
+consumes (devserver/task_health.py), so one health check serves every container of the image.
+
 A container the image was given a command (a worker service's `command: rq worker`) has no server
 to ask: it says so and counts as healthy, since there is nothing of ours to check (give such a
 service a health check of its own, as docker-compose.yml's example does).
@@ -21,6 +25,7 @@ import os
 import sys
 from pathlib import Path
 
+from devserver import task_health
 from devserver.settings import ConfigError, parse_debugger, read_variable
 from devserver.worker.health import HEALTH_METHOD, HEALTH_TARGET
 
@@ -56,10 +61,13 @@ def command_instead(proc: Path = Path("/proc")) -> str | None:
 
 def main() -> int:
     try:
+        task_worker = read_variable("TASK_WORKER", os.environ)
         host, port = where(os.environ)
     except ConfigError as exc:
         print(f"unhealthy: {exc}", file=sys.stderr)
         return 1
+    if task_worker:
+        return task_worker_health(task_worker)
     # An IPv6 host is bracketed where it must be (the Host header) by http.client itself.
     connection = http.client.HTTPConnection(host, port, timeout=2)
     try:
@@ -87,6 +95,16 @@ def main() -> int:
         return 1
     print(detail)
     return 0
+
+
+def task_worker_health(words: tuple[str, ...]) -> int:
+    """The queue's answer about this host's worker; an error asking it (the broker down) is unhealthy too."""
+    try:
+        healthy, detail = task_health.check(words)
+    except Exception as exc:  # noqa: BLE001 - whatever the queue's client raises: the worker cannot consume either
+        healthy, detail = False, f"asking the queue failed: {type(exc).__name__}: {exc}"
+    print(detail if healthy else f"unhealthy: {detail}", file=sys.stdout if healthy else sys.stderr)
+    return 0 if healthy else 1
 
 
 if __name__ == "__main__":

@@ -138,6 +138,17 @@ def parse_task_worker(name: str, raw: str) -> tuple[str, ...]:
     return words
 
 
+def option(words: tuple[str, ...], *names: str) -> str | None:
+    """The value of a command-line option given as `-A x`, `--app x` or `--app=x`."""
+    for index, word in enumerate(words):
+        for name in names:
+            if word == name and index + 1 < len(words):
+                return words[index + 1]
+            if name.startswith("--") and word.startswith(name + "="):
+                return word.split("=", 1)[1]
+    return None
+
+
 def parse_polling(name: str, raw: str) -> bool | None:
     """Unset (None) lets watchfiles decide: it detects WSL and qemu."""
     return parse_bool(name, raw) if raw.strip() else None

@@ -7,7 +7,6 @@ import http.client
 import os
 import subprocess
 import sys
-from types import SimpleNamespace
 
 from harness import ROOT, wait_for
 
@@ -52,8 +51,14 @@ def test_unhealthy_while_the_newest_code_fails_to_load_and_healthy_once_fixed(de
 
 
 def test_unhealthy_when_no_worker_answers():
-    """Nothing listening on the port: the check fails with its reason, quickly."""
-    result = health_check(SimpleNamespace(port=1))  # nothing listens on port 1 here
+    """Nothing listening on the port: the check fails with its reason, quickly. As in the server's
+    container, where the entrypoint runs: this machine's own PID 1 (an init, a sandbox's agent) is no
+    command the image was given (test_given_command.py covers that reading)."""
+    inherited = {k: v for k, v in os.environ.items() if k != "HOST"}
+    check = ("import sys, healthcheck; healthcheck.command_instead = lambda: None; "  # the server's container
+             "sys.exit(healthcheck.main())")
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=10,
+                            cwd=ROOT / "scripts", env={**inherited, "PORT": "1"})  # nothing listens on port 1
     assert result.returncode == 1 and result.stderr.startswith("unhealthy: no answer on port 1:")
 
 

@@ -15,7 +15,9 @@ ran them shows.
   abandoned (failed, or retried where it was enqueued with a Retry) at its own cleanup, not tested here;
 - SIGTERM ends the worker within TASK_GRACE with its task finished, and leaves no process;
 - a task longer than TASK_GRACE is cut at a reload, with one line saying so;
-- a task that blocks Celery's gevent pool is reported at the user's line.
+- a task that blocks Celery's gevent pool is reported at the user's line;
+- the image's health check (scripts/healthcheck.py) asks the queue: healthy while this host's worker
+  consumes, unhealthy once it is gone.
 
 Slow (minutes): `pytest -m tasks`. Needs `redis-server` on the host (Debian: apt-get install
 redis-server); under CI=true it must be there (.ci/run installs it).
@@ -26,7 +28,9 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
+import sys
 import time
 import uuid
 
@@ -321,3 +325,22 @@ def test_a_task_that_blocks_the_gevent_pool_is_reported_at_the_users_line(tasks)
     wait_for(lambda: "event loop was blocked for more than 100 ms, at errands/__init__.py:" in server.log(), 10,
              message=f"the report\n{server.log()}")
     assert "Every other task of this worker waited meanwhile" in server.log()
+
+
+def health_check(server: DevServer) -> subprocess.CompletedProcess:
+    """scripts/healthcheck.py as the container runs it: the worker's environment, in the project."""
+    return subprocess.run([sys.executable, str(server.project / "scripts" / "healthcheck.py")], cwd=server.project,
+                          env=server.env, capture_output=True, text=True, timeout=60)
+
+
+def test_the_images_health_check_asks_the_queue_about_this_hosts_worker(tasks):
+    start, queue, kind = tasks
+    server = start()
+    queue.wait_result(queue.send("consuming"))
+    healthy = health_check(server)
+    assert healthy.returncode == 0, healthy
+    assert ("is registered and runs" if kind == "rq" else f"celery@{socket.gethostname()} answers") in healthy.stdout
+    assert server.stop(timeout=40) == 0, server.log()
+    gone = health_check(server)
+    assert gone.returncode == 1, gone
+    assert ("unhealthy: no RQ worker" if kind == "rq" else "did not answer a ping") in gone.stderr, gone

@@ -24,17 +24,7 @@ from gevent import monkey
 from devserver import orphans, protocol
 from devserver.log import say
 from devserver.protocol import WorkerWords
-
-
-def option(words: tuple[str, ...], *names: str) -> str | None:
-    """The value of a command-line option given as `-A x`, `--app x` or `--app=x`."""
-    for index, word in enumerate(words):
-        for name in names:
-            if word == name and index + 1 < len(words):
-                return words[index + 1]
-            if name.startswith("--") and word.startswith(name + "="):
-                return word.split("=", 1)[1]
-    return None
+from devserver.settings import option
 
 
 class Celery:
