@@ -1,9 +1,11 @@
 """The one rule for installed code against the user's, in-process: placement.py and the parts that use it."""
 
+import builtins
 import importlib.util
 import json
 import os
 import sys
+import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -129,3 +131,28 @@ def test_freshsource_takes_the_projects_directories_only(tmp_path: Path, monkeyp
             hook(str(not_ours))
     monkeypatch.chdir(project)
     assert hook("")  # sys.path's "" is the project when the worker runs there
+
+
+def test_the_load_watch_says_importing_when_an_import_of_the_users_is_what_is_slow(tmp_path: Path, monkeypatch):
+    project, libraries = tmp_path / "shop", tmp_path / "libraries"
+    project.mkdir()
+    libraries.mkdir()
+    name = f"slowlib_{uuid.uuid4().hex}"  # a module no other test has imported
+    (libraries / f"{name}.py").write_text("import builtins\nbuiltins.loadwatch_probe()  # slow at import\n")
+    monkeypatch.syspath_prepend(str(libraries))
+    watch = LoadWatch(str(project))
+    reports = []
+
+    def probe():  # where the loading greenlet is: here, in a library's import, or in the user's own code
+        watch.loading = SimpleNamespace(gr_frame=sys._getframe())
+        reports.append(watch.report(3))
+
+    monkeypatch.setattr(builtins, "loadwatch_probe", probe, raising=False)
+    project_module(project, "app", f"import {name}  # the user's line\n")
+    project_module(project, "models", "import builtins\nbuiltins.loadwatch_probe()  # waits here\n")
+    importing, waiting = reports
+    assert importing == (f"still loading the app after 3s, at app.py:1 (import {name}  # the user's line), "
+                         f"importing {name}: slow imports (many modules, one that waits for a service, a loop at "
+                         "import) hold every request"), importing
+    assert waiting == ("still loading the app after 3s, at models.py:2 (builtins.loadwatch_probe()  # waits here): "
+                       "code that waits for a service (a database?) or loops holds every request"), waiting
