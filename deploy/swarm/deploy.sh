@@ -6,10 +6,12 @@
 # 1. `docker stack deploy -c release.yml`: the release job runs once with the new image (a job runs
 #    again whenever its spec changes; the same image twice runs it no more). Waits for it: a failed
 #    release stops here, the old version still serving, and its log is printed.
-# 2. `docker stack deploy -c stack.yml`: the app's tasks are replaced one at a time (start-first),
-#    each new one serving once healthy; one that never turns healthy rolls the update back.
-#    --detach=false: returns once the update has finished or rolled back; then the exit status
-#    says which (0: the new image serves; 1: rolled back or paused).
+# 2. `docker stack deploy -c stack.yml`: each service's tasks (the web's, and a task worker's where
+#    the stack has one) are replaced one at a time (start-first), each new one taking over once
+#    healthy; one that never turns healthy rolls its service's update back.
+#    --detach=false: returns once the updates have finished or rolled back; then each service of the
+#    file says which, and the exit status sums them up (0: every one runs the new image; 1: one or
+#    more rolled back or paused).
 #
 # Extra `docker stack deploy` options in DEPLOY_OPTIONS (e.g. "--with-registry-auth";
 # "--resolve-image never" for an image only this node has). RELEASE_TIMEOUT: seconds (default 600).
@@ -38,15 +40,32 @@ while :; do
     sleep 1
 done
 
-docker stack deploy --detach=false "${options[@]}" -c "$here/stack.yml" "$stack"
-# The CLI returns once the tasks converged; the update's own state follows a moment later.
+# Which services this deploy updated: those of stack.yml, whose version the deploy bumps, and not the
+# release job or services of other files deployed into the same stack (a database, say).
+versions() {
+    docker stack services -q "$stack" | xargs -r docker service inspect \
+        --format '{{.Spec.Name}} {{.Version.Index}} {{if or .Spec.Mode.ReplicatedJob .Spec.Mode.GlobalJob}}job{{end}}'
+}
+before=$(versions)
+deployed=0
+docker stack deploy --detach=false "${options[@]}" -c "$here/stack.yml" "$stack" || deployed=$?
+services=$(versions | { grep -vxF -e "${before:-none}" || true; } | awk '$3 != "job" { print $1 }' | sort)
+
+# The CLI returns once the tasks converged; each update's own state follows a moment later.
+state_of() { docker service inspect "$1" --format '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}'; }
 deadline=$((SECONDS + 120))
-while :; do
-    state=$(docker service inspect "${stack}_web" --format '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}')
-    case "$state" in updating | rollback_started) ((SECONDS < deadline)) || break; sleep 1 ;; *) break ;; esac
+for service in $services; do
+    while :; do
+        case "$(state_of "$service")" in updating | rollback_started) ((SECONDS < deadline)) || break; sleep 1 ;; *) break ;; esac
+    done
 done
-image=$(docker service inspect "${stack}_web" --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}')
-case "$state" in
-    "" | completed) echo "web: serving $image" ;;
-    *) echo "web: update $state, serving $image" >&2; exit 1 ;;
-esac
+failed=$((deployed != 0))
+for service in $services; do
+    state=$(state_of "$service")
+    image=$(docker service inspect "$service" --format '{{.Spec.TaskTemplate.ContainerSpec.Image}}')
+    case "$state" in
+        "" | completed) echo "${service#"${stack}_"}: running $image" ;;
+        *) echo "${service#"${stack}_"}: update $state, running $image" >&2; failed=1 ;;
+    esac
+done
+exit "$failed"
