@@ -60,11 +60,15 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 # The app's dependencies for production, in a layer of their own, before any source: a
 # source-only change rebuilds in seconds. A virtualenv keeps them apart from the system Python
 # (the stand-in base image is Debian's).
+# UV_COMPILE_BYTECODE: the installed packages are compiled to .pyc here, once, since
+# PYTHONDONTWRITEBYTECODE keeps Python from caching them later: without it every new interpreter
+# (each production worker's start, every `flask` command, a task job) compiles what it imports
+# from source, seconds for a real app's packages. The app's own code stays source only.
 FROM uv AS deps
 COPY requirements.txt /tmp/requirements.txt
 RUN --mount=type=cache,target=/root/.cache/uv \
     /opt/uv/bin/uv venv -q /opt/venv \
-    && /opt/uv/bin/uv pip install -q --python /opt/venv/bin/python -r /tmp/requirements.txt
+    && UV_COMPILE_BYTECODE=1 /opt/uv/bin/uv pip install -q --python /opt/venv/bin/python -r /tmp/requirements.txt
 
 
 FROM base AS dev
@@ -89,13 +93,16 @@ RUN ln -s /opt/uv/bin/uv /usr/local/bin/uv
 # and what they ask and do not get is listed once, at every start (install_app_first.py). chown in
 # the same step: a later one would store a second copy of every file. installed-from/ keeps the
 # requirement files it was installed from: the dev server compares them with yours at start.
+# Compiled to bytecode, as in production (above): the dev server's start, the fork server's
+# rebuild after a live install, pytest and each `flask` command import them precompiled. (A live
+# install is not compiled: uv would compile every package again, and it is one package.)
 ARG UID=1000
 ARG GID=1000
 COPY requirements.txt requirements-test.txt /tmp/installed-from/
 COPY scripts/devserver/install_app_first.py /tmp/
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv venv -q --seed /opt/venv \
-    && python /tmp/install_app_first.py --python /opt/venv/bin/python \
+    && UV_COMPILE_BYTECODE=1 python /tmp/install_app_first.py --python /opt/venv/bin/python \
         --app /tmp/installed-from/requirements.txt --tools /tmp/installed-from/requirements-test.txt \
     && mv /tmp/installed-from /opt/venv/installed-from && rm /tmp/install_app_first.py \
     && chown -R "${UID}:${GID}" /opt/venv

@@ -37,11 +37,12 @@ bench: install ## measure reload latency and failed requests against the alterna
 # The app's requirements.txt first, then the tools around it, its pins winning (as in the dev image),
 # by uv, at the version requirements-dev.txt pins. installed-from/: what the environment was
 # installed from, so the dev server installs a changed requirements file while `make dev` runs
-# (LIVE_INSTALL), as it does in the container.
+# (LIVE_INSTALL), as it does in the container. Compiled to bytecode as the images are, for a
+# machine where PYTHONDONTWRITEBYTECODE is set (Python would compile them at every start).
 $(VENV)/.installed: requirements.txt requirements-test.txt requirements-dev.txt scripts/devserver/install_app_first.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q $$(grep -m1 '^uv==' requirements-dev.txt)
-	$(BIN)/python scripts/devserver/install_app_first.py --python $(BIN)/python --uv $(BIN)/uv \
+	UV_COMPILE_BYTECODE=1 $(BIN)/python scripts/devserver/install_app_first.py --python $(BIN)/python --uv $(BIN)/uv \
 		--app requirements.txt --tools requirements-dev.txt
 	mkdir -p $(VENV)/installed-from && cp requirements.txt requirements-test.txt requirements-dev.txt $(VENV)/installed-from/
 	touch $@

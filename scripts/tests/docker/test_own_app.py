@@ -53,6 +53,10 @@ def test_env_example_copied_then_flask_app_added(new_stack):
     assert "watching notes_blog for changes" in log and "watching app for" not in log, log
 
 
+CACHED = ("import importlib.util, os, flask, gevent, gunicorn; "
+          "print(all(os.path.exists(importlib.util.cache_from_source(m.__file__)) for m in (flask, gevent, gunicorn)))")
+
+
 def test_prod_builds_and_serves_it_without_local_state(new_stack):
     """The prod image: the app baked in, its database in /tmp (the only writable place there)."""
     s = new_stack(SECRET_KEY="test-secret-" + "x" * 32)
@@ -63,6 +67,12 @@ def test_prod_builds_and_serves_it_without_local_state(new_stack):
     (s.dir / "instance").mkdir()
     (s.dir / "instance" / "notes.sqlite").write_bytes(b"SQLite format 3\0")
     (s.dir / "instance" / "config.py").write_text("SECRET_KEY = 'dev-only'\n")
+    # What development wrote (a file log, rotated) and a brought-in app's top-level tests.py.
+    (s.dir / "logs").mkdir()
+    (s.dir / "logs" / "notes.log").write_text("dev log\n")
+    (s.dir / "logs" / "notes.log.1").write_text("older dev log\n")
+    (s.dir / "notes_blog" / "debug.log.2").write_text("a rotated log beside the code\n")
+    (s.dir / "tests.py").write_text("def test_nothing():\n    pass\n")
     s.compose("--profile", "prod", "up", "-d", "--build", "prod")
     s.wait_healthy("prod")
     assert "All notes" in s.get("/").text and "No notes yet." in s.get("/").text
@@ -73,9 +83,20 @@ def test_prod_builds_and_serves_it_without_local_state(new_stack):
                            capture_output=True, text=True, check=True).stdout.split()
     assert "/app/notes_blog/views.py" in files and "/app/notes_blog/static/style.css" in files
     # The instance folder is there, empty (the volume's mount point, the container user's): nothing of yours.
-    leaked = [f for f in files if f == "/app/.env" or f.startswith(("/app/instance/", "/app/tests"))
-              or f.endswith((".sqlite", "test_notes.py"))]
+    leaked = [f for f in files if f == "/app/.env" or f.startswith(("/app/instance/", "/app/tests", "/app/logs"))
+              or f.endswith((".sqlite", "test_notes.py", ".log.1", ".log.2"))]
     assert not leaked, leaked
+    # What only development reads: the README, the compose add-ons, the dev tools' requirements.
+    dev_only = {"/app/README.md", "/app/compose.debug.yaml", "/app/compose.watch.yaml", "/app/requirements-dev.txt",
+                "/app/requirements-test.txt", "/app/tests.py"}
+    assert not dev_only & set(files), dev_only & set(files)
+    assert "/app/requirements.txt" in files  # the app's own: what it runs on
+    # The installed packages compiled in the build (PYTHONDONTWRITEBYTECODE: nothing would cache them
+    # later); the app's own code source only.
+    assert not [f for f in files if f.endswith(".pyc") or "__pycache__" in f]
+    cached = subprocess.run(["docker", "run", "--rm", "--entrypoint", "python", f"{s.name}-web:prod", "-c", CACHED],
+                            capture_output=True, text=True, check=True).stdout
+    assert cached.strip() == "True", cached
 
 
 @pytest.fixture(scope="module")
