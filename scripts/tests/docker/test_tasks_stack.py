@@ -120,10 +120,13 @@ def test_an_edit_reloads_the_worker_and_a_running_task_finishes_on_the_old_code(
 
 
 def test_the_worker_turns_healthy_by_its_own_check(tasks_stack):
-    """Its health check asks the queue whether this container's worker answers (the image's asks a web server)."""
+    """The image's health check, which in a task worker asks the queue whether this container's worker answers."""
     tasks_stack.wait_healthy("worker", timeout=150)  # a first check 30 s (its interval) after the start
     log = tasks_stack.inspect("worker")["State"]["Health"]["Log"]
     assert log[-1]["ExitCode"] == 0, log
+    assert "answers" in log[-1]["Output"], log  # Celery's ping of this container's node (task_health.py)
+    image_check = ["CMD", "python", "/app/scripts/healthcheck.py"]  # the Dockerfile's HEALTHCHECK
+    assert tasks_stack.inspect("worker")["Config"]["Healthcheck"]["Test"] == image_check
 
 
 def test_stopping_the_worker_lets_its_task_finish_and_ends_within_the_grace_period(tasks_stack, queue):
@@ -157,3 +160,4 @@ def test_production_runs_the_queues_own_worker_on_the_prod_image(tasks_stack):
     assert all("docker-init" in line for line in processes.splitlines() if "entrypoint.py" in line), processes
     assert "devserver" not in processes, processes
     assert s.inspect("prod-worker")["Config"]["Image"] == f"{s.name}-web:prod"
+    s.wait_healthy("prod-worker", timeout=150)  # the image's check asks Celery, as for the dev worker
