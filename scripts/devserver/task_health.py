@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import warnings
 
 from devserver.settings import option
 
@@ -53,7 +54,9 @@ def rq_check(words: tuple[str, ...]) -> tuple[bool, str]:
     from rq.cli.helpers import CliConfig
 
     # Read by RQ's own command line (--url, -c, RQ_REDIS_URL, --worker-class), as `rq worker` reads them.
-    worker = main.get_command(None, "worker").make_context("worker", list(words[words.index("worker") + 1:]))
+    with warnings.catch_warnings():  # RQ 1.x declares --serializer twice, and click says so at each parse
+        warnings.simplefilter("ignore", UserWarning)
+        worker = main.get_command(None, "worker").make_context("worker", list(words[words.index("worker") + 1:]))
     config = CliConfig(**worker.params)
     host = socket.gethostname()
     mine = [w for w in config.worker_class.all(connection=config.connection) if w.hostname == host]
