@@ -47,6 +47,13 @@ def docker_works() -> bool:
         return False
 
 
+def compiled(*modules: str) -> str:
+    """Python code that prints True when each of `modules` has the .pyc its import would read (the build's:
+    PYTHONDONTWRITEBYTECODE keeps the image from writing any later)."""
+    return (f"import importlib.util, os, {', '.join(modules)}; print(all(os.path.exists("
+            f"importlib.util.cache_from_source(m.__file__)) for m in ({', '.join(modules)},)))")
+
+
 def container_uid() -> int:
     """Our own UID, so files the container writes are ours; root runs as 1000 (the image default)."""
     return os.getuid() or 1000
