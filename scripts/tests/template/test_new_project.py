@@ -471,6 +471,39 @@ def users_files(project: Path) -> dict[str, str]:
     return {name: text for name, text in source_files(project).items() if not name.startswith("scripts/")}
 
 
+def pins(text: str) -> dict[str, str]:
+    """A requirements file's `name==version` lines, by normalised name."""
+    found = {}
+    for line in text.splitlines():
+        requirement = line.split("#", 1)[0].split(";", 1)[0].strip()
+        if "==" in requirement:
+            name, version = requirement.split("==", 1)
+            found[re.sub(r"[-_.]+", "-", name.split("[", 1)[0]).lower()] = version.strip()
+    return found
+
+
+def tools_agree_with_the_apps_pins(project: Path) -> None:
+    """What each dev tool (requirements-test.txt) asks of a package the app pins, the app's pin gives: else the
+    dev server warns at every start that a tool runs with an unmet requirement (install_app_first.py). The
+    tools' own requirements as this checkout's .venv has them installed, at the same pinned versions."""
+    import importlib.metadata
+
+    from packaging.requirements import Requirement
+
+    app, tools = pins((project / "requirements.txt").read_text()), pins((project / "requirements-test.txt").read_text())
+    unmet = []
+    for tool, version in tools.items():
+        if importlib.metadata.version(tool) != version:
+            continue  # not this version here: nothing to read its requirements from
+        for line in importlib.metadata.requires(tool) or []:
+            requirement = Requirement(line)
+            name = re.sub(r"[-_.]+", "-", requirement.name).lower()
+            marker_applies = requirement.marker is None or requirement.marker.evaluate({"extra": ""})
+            if marker_applies and name in app and not requirement.specifier.contains(app[name], prereleases=True):
+                unmet.append(f"{tool} requires {requirement}, the project pins {name}=={app[name]}")
+    assert not unmet, unmet
+
+
 def compose_services(project: Path) -> dict:
     import yaml
 
@@ -533,6 +566,7 @@ def test_with_tasks_rq_rq_runs_them_and_nothing_of_celery_is_left(queues):
     assert "from rq.job import Job" in files["app/views.py"] and "Job.fetch(" in files["app/views.py"]
     assert "queue = Queue(" in files["app/tasks.py"] and "def echo(" in files["app/tasks.py"]
     assert "is_async=False" in files["tests/test_tasks.py"]
+    tools_agree_with_the_apps_pins(project)
     # The engine's TASK_WORKER names both queues, and its tests (their tools, their marker) run both.
     engines = ("README.md", ".env.example", "requirements-test.txt", "pyproject.toml")
     leftovers = {name: [word for word in QUEUE_WORDS["celery"] if word in text] for name, text in files.items()
@@ -548,6 +582,7 @@ def test_with_tasks_none_there_is_no_queue_no_redis_and_no_worker(queues):
     project = queues["none"]
     files = users_files(project)
     services = compose_services(project)
+    tools_agree_with_the_apps_pins(project)
     assert set(services) == {"web", "prod", "release", "proxy", "db"}
     assert not [name for name in TASK_FILES + ["scripts/tests/docker/test_tasks_stack.py"] if (project / name).exists()]
     words = ("redis", "Redis", "REDIS", "celery", "Celery", "rq==", "/tasks/", "fakeredis")
