@@ -47,6 +47,9 @@ from pathlib import Path
 
 import requests
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from devserver.stamps import STAMPS_ENV  # noqa: E402 - the name the processes read
+
 ROOT = Path(__file__).resolve().parent.parent
 VERSION_ROUTE = '\n\nimport time\n\n\n@bp.get("/version")\ndef version():\n    return "{n}"\n'
 ROUTE = VERSION_ROUTE + '\n\n@bp.get("/slow")\ndef slow():\n    time.sleep(2)\n    return "{n}"\n'
@@ -96,7 +99,8 @@ def contenders(port: int) -> list[Contender]:
     return [
         Contender("devserver (preloaded fork)", [py, "scripts/entrypoint.py"], {**ours, "PRELOAD": "1"}),
         Contender("devserver PRELOAD=0 (spawn)", [py, "scripts/entrypoint.py"], {**ours, "PRELOAD": "0"}),
-        Contender("flask run --debug", [py, "-m", "flask", "--app", "app", "run", "--debug", "--port", str(port)]),
+        Contender("flask run --debug", [py, "-m", "flask", "--app", "app", "run", "--debug", "--port", str(port)],
+                  {"PYTHONPATH": str(ROOT / "bench" / "without_watchdog")}),
         Contender("gunicorn -k gevent --reload", [str(bin_dir / "gunicorn"), "-k", "gevent", "--reload",
                                                   "-b", f"127.0.0.1:{port}", "app:create_app()"],
                   available=(bin_dir / "gunicorn").exists()),
@@ -117,6 +121,8 @@ class Site:
 @dataclass
 class Result:
     latencies: list[float] = field(default_factory=list)
+    marks: list[tuple[float, float]] = field(default_factory=list)  # each edit's (written, first served)
+    phases: dict[str, list[float]] = field(default_factory=dict)  # phase -> its ms in each edit (stamps)
     requests: int = 0
     failed: int = 0
     lost: int = 0
@@ -207,7 +213,8 @@ class Pollers:
 def polled(site: Site, result: Result, edits: int, clients: int, keep_alive: bool) -> None:
     """The keepalive and new-connection shapes: latency and unanswered requests under steady polling."""
     with Pollers(site.url + "/version", clients, keep_alive, result) as pollers:
-        result.latencies = timed_edits(site.views, site.base, site.url + "/version", edits, pollers.first_seen.get)
+        result.latencies = timed_edits(site.views, site.base, site.url + "/version", edits, pollers.first_seen.get,
+                                       marks=result.marks)
         time.sleep(SETTLE)  # requests sent after the last edit can still come back stale
 
 
@@ -254,7 +261,7 @@ def run_contender(contender: Contender, shape: str, args: argparse.Namespace, po
         base = views.read_text()
         views.write_text(base + ROUTE.format(n=-1))
         env = {k: v for k, v in os.environ.items() if k not in ("FLASK_APP", "PORT", "FLASK_DEBUG")}
-        env.update(contender.env, PYTHONDONTWRITEBYTECODE="1")
+        env.update(contender.env, PYTHONDONTWRITEBYTECODE="1", **{STAMPS_ENV: str(workdir / "stamps")})
         log_path = workdir / "server.log"
         log = open(log_path, "wb")
         process = subprocess.Popen(contender.command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -268,6 +275,7 @@ def run_contender(contender: Contender, shape: str, args: argparse.Namespace, po
             wait(lambda: requests.get(url + "/version", timeout=1).text == "0", 60, "the warm-up reload")
             time.sleep(SETTLE)
             SHAPES[shape](Site(views, base, url), result, args)
+            result.phases = phases(workdir / "stamps", result.marks)
         except TimeoutError as exc:
             log.flush()
             result.stopped = f"{exc}; its log ends:\n{log_path.read_text(errors='replace')[-600:]}"
@@ -297,11 +305,12 @@ def wait(predicate, timeout: float, what: str = "the condition"):
 
 
 def timed_edits(views: Path, base: str, url: str, edits: int,
-                served_at: Callable[[int], float | None] | None = None, route: str = ROUTE) -> list[float]:
+                served_at: Callable[[int], float | None] | None = None, route: str = ROUTE,
+                marks: list[tuple[float, float]] | None = None) -> list[float]:
     """Edit the route N times (settling between) and time each until version n is served.
 
     served_at(n) is when version n was first served, or None if not yet; by default one keep-alive
-    client asks `url` and the answer's arrival is the time.
+    client asks `url` and the answer's arrival is the time. `marks` gets each edit's (written, served).
     """
     if served_at is None:
         session = requests.Session()
@@ -314,8 +323,55 @@ def timed_edits(views: Path, base: str, url: str, edits: int,
         time.sleep(SETTLE)
         start = time.monotonic()
         views.write_text(base + route.format(n=n))
-        latencies.append(wait(lambda n=n: served_at(n), 60, f"version {n} served") - start)
+        served = wait(lambda n=n: served_at(n), 60, f"version {n} served")
+        latencies.append(served - start)
+        if marks is not None:
+            marks.append((start, served))
     return latencies
+
+
+# A reload's phases in order, each named by the stamp (devserver/stamps.py) that ends it; the
+# first starts at the benchmark's write, the last ends when a client gets the new version.
+PHASES = [
+    ("change", "file written, until the watcher yields the change"),
+    ("launch", "change, until the supervisor asks for a worker"),
+    ("worker", "asked, until the worker process runs (fork)"),
+    ("import", "worker start, until it imports the app (settings, project setup)"),
+    ("imported", "the app's import and factory"),
+    ("loaded", "imported, until LOADED_OK (debugger, server, blocking report)"),
+    ("drain", "LOADED_OK, until the supervisor sends DRAIN"),
+    ("serve", "DRAIN, until the old worker stops accepting and SERVE is sent"),
+    ("serving", "SERVE sent, until the new worker accepts"),
+    ("shown", "accepting, until a client gets the new version"),
+]
+
+
+def phases(stamps: Path, marks: list[tuple[float, float]]) -> dict[str, list[float]]:
+    """Each phase's milliseconds in each edit, from the stamps between its write and its first answer.
+
+    Within an edit, each phase is the first stamp of its name after the one before it (one worker a
+    generation, as the benchmark runs). Empty when the contender stamps nothing (not ours).
+    """
+    try:
+        stamped = sorted((float(t), name) for t, _, name in
+                         (line.split(" ", 2) for line in stamps.read_text().splitlines()))
+    except (OSError, ValueError):
+        return {}
+    found: dict[str, list[float]] = {}
+    for written, served in marks:
+        at, times = written, {}
+        for name, _ in PHASES[:-1]:
+            at = next((t for t, n in stamped if n == name and at <= t <= served), None)
+            if at is None:
+                break
+            times[name] = at
+        else:
+            times["shown"] = served
+            previous = written
+            for name, _ in PHASES:
+                found.setdefault(name, []).append((times[name] - previous) * 1000)
+                previous = times[name]
+    return found
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -337,11 +393,19 @@ def print_table(shape: str, rows: list[tuple[str, Result]]) -> None:
             p90 = f"{percentile(r.latencies, 0.9) * 1000:.0f}"
             ratio = f"{statistics.median(r.latencies) / reference:.2f}x" if reference else "-"
         print(f"{name:<34}{median:>10}{p90:>9}{ratio:>10}{r.requests:>10}{r.failed:>8}{r.lost:>7}{r.stale:>7}")
+        if r.phases:
+            print("    phases, median ms: " + ", ".join(f"{name} {statistics.median(ms):.1f}"
+                                                     for name, ms in r.phases.items()))
         if r.stopped:
             print(f"    stopped early: {r.stopped}")
         for kind in ("failed", "lost"):
             for error in sorted({e for e in r.errors if e.startswith(kind)})[:2]:
                 print(f"    e.g. {error}")
+
+
+def print_phases() -> None:
+    print("\nphases (each ends at the stamp it is named by): "
+          + "; ".join(f"{name}: {what}" for name, what in PHASES))
 
 
 def main() -> None:
@@ -371,6 +435,7 @@ def main() -> None:
             tables[shape].append((contender.name, run_contender(contender, shape, args, port)))
     for shape, rows in tables.items():
         print_table(shape, rows)
+    print_phases()
 
 
 if __name__ == "__main__":

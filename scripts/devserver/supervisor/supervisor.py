@@ -43,6 +43,7 @@ from devserver.placement import as_seen
 from devserver.processes import describe_exit
 from devserver.protocol import Event, WorkerWords
 from devserver.settings import ProjectCode, Settings
+from devserver.stamps import stamp
 from devserver.supervisor import roles
 from devserver.supervisor.dependencies import Dependencies, Reload
 from devserver.supervisor.installer import Installed
@@ -286,6 +287,7 @@ class Supervisor(EventLoop):
         self.slow_load_said = False
         self.pending_cause = cause
         self.generation += 1
+        stamp("launch")
         try:
             for _ in range(1 if self.tasks else self.settings.processes):  # a task worker has its own pool
                 self.pending.append(self.launcher.launch(error))
@@ -341,6 +343,7 @@ class Supervisor(EventLoop):
             return self.fail("error: the app could not be loaded (see above); with RELOAD=0 nothing will "
                              "reload it: fix it and start again")
         self.end_handover(force=True)  # a hand-over still waiting: its new workers serve now
+        stamp("drain")
         for worker in old:  # connections go to whichever new worker reads first
             worker.send(WorkerWords.DRAIN, give)
             self.retire(worker, self.grace + RETIRE_MARGIN)
@@ -366,6 +369,7 @@ class Supervisor(EventLoop):
                 w.draining.is_set() or w not in self.retiring for w in handing.old):
             return
         self.handover = None
+        stamp("serve")
         new = self.current
         for worker in new:
             worker.send(f"{WorkerWords.SERVE} {handing.generation}", handing.take)

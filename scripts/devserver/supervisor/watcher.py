@@ -23,6 +23,7 @@ from pathlib import Path
 from watchfiles import Change, DefaultFilter, watch
 
 from devserver.log import say
+from devserver.stamps import stamp
 from devserver.settings import ProjectCode
 
 
@@ -203,6 +204,7 @@ class Watcher(threading.Thread):
                                      yield_on_timeout=True, rust_timeout=ROOT_CHECK_MS):
                     now = self.identities()
                     if changes and None not in now.values():  # a vanished root is reported when back
+                        stamp("change")
                         self.report(saved_files(changes))
                     if now != roots:
                         # Report once watching again: files written before the new watch began are

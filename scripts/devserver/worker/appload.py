@@ -16,6 +16,7 @@ import traceback
 
 from devserver.log import say
 from devserver.settings import Settings
+from devserver.stamps import stamp
 from devserver.worker import freshsource
 from devserver.worker.loadwatch import LoadWatch
 
@@ -55,7 +56,9 @@ def load(settings: Settings, also=None, also_what: str = "") -> tuple[object, st
     what = f"the app (FLASK_APP={settings.flask_app!r})"
     try:
         with LoadWatch(os.getcwd()):
+            stamp("import")
             app = locate(settings.flask_app)
+            stamp("imported")
             if also is not None:
                 what = also_what
                 also()

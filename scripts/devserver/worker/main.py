@@ -34,6 +34,7 @@ from devserver import orphans, processes, protocol
 from devserver.log import say
 from devserver.protocol import WorkerWords
 from devserver.settings import PIN_ENV, SETTINGS_ENV, Settings
+from devserver.stamps import stamp
 from devserver.worker import appload, imports, tasks
 from devserver.worker.blocking import TASKS_ADVICE, BlockingReport
 from devserver.worker.health import HealthAnswer
@@ -45,6 +46,7 @@ IMPORTED_PER_MESSAGE = 1000  # module names per IMPORTED message
 
 def serve(listen_fd: int, control_fd: int) -> int:
     """Run one worker to the end; returns the exit status."""
+    stamp("worker")
     settings = enter_project()
     listener = socket.socket(fileno=listen_fd)
     control = socket.socket(fileno=control_fd)
@@ -69,6 +71,7 @@ def serve(listen_fd: int, control_fd: int) -> int:
                                     settings.limit_request_field_size))
     if settings.blocking_warn_ms:
         BlockingReport(server, Path(os.environ[protocol.ROOT_ENV]), settings.blocking_warn_ms).start()
+    stamp("loaded")
     tell(WorkerWords.LOADED_OK if problem is None else WorkerWords.LOADED_ERROR)
 
     order = AsyncResult()  # what ends serving: (DRAIN, the successor's channel) or (STOP, None)
@@ -140,6 +143,7 @@ def read_orders(control: socket.socket, server: DrainingServer, live: LiveReload
             if channel is not None:
                 server.adopt(channel)  # what the retiring worker passes on
             server.start()
+            stamp("serving")
         elif word == WorkerWords.ASSETS and live:
             live.assets_changed(rest.split("\n"))
         elif word in (WorkerWords.DRAIN, WorkerWords.STOP):
