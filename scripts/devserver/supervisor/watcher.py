@@ -23,8 +23,8 @@ from pathlib import Path
 from watchfiles import Change, DefaultFilter, watch
 
 from devserver.log import say
-from devserver.stamps import stamp
 from devserver.settings import ProjectCode
+from devserver.stamps import stamp
 
 
 def is_requirements(path: str) -> bool:
