@@ -1,4 +1,4 @@
-"""Where a reload's milliseconds go: each process notes when it passes a phase (bench/reload.py reads them).
+"""Where a reload's milliseconds go: each process notes when it passes a phase (the reload benchmark reads them).
 
 Off unless DEVSERVER_STAMPS names a file (only the benchmark sets it): then each phase appends one
 line, "MONOTONIC_SECONDS PID PHASE". CLOCK_MONOTONIC is one clock for every process of the machine
