@@ -47,10 +47,10 @@ from pathlib import Path
 
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
 from devserver.stamps import STAMPS_ENV  # noqa: E402 - the name the processes read
 
-ROOT = Path(__file__).resolve().parent.parent
 VERSION_ROUTE = '\n\nimport time\n\n\n@bp.get("/version")\ndef version():\n    return "{n}"\n'
 ROUTE = VERSION_ROUTE + '\n\n@bp.get("/slow")\ndef slow():\n    time.sleep(2)\n    return "{n}"\n'
 # --app heavy: what a real app imports beside Flask (~0.4 s of imports): an ORM model, a validated schema.
